@@ -1,0 +1,382 @@
+"""Loading and validating appointment files.
+
+One loader serves every command. It reads a CSV (plain or gzip) entirely as text, checks the shape of
+every line, then parses each column strictly so that any bad value is reported with its column and
+file line instead of being silently coerced. The data quirks listed in ``shared/DOMAIN.md`` are
+counted and handled on purpose, and reported by :func:`summarize` (``noshow check``).
+
+Line numbers in messages are file lines: the header is line 1, the first data row line 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import gzip
+import hashlib
+import io
+import os
+import zlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+
+from noshow import schema as S
+from noshow.errors import NoshowError
+
+DATA_ENV = "NOSHOW_DATA"
+GZIP_MAGIC = b"\x1f\x8b"
+AGE_CAP = 100
+FIRST_DATA_LINE = 2  # file line of data row 0
+
+
+@dataclass(frozen=True)
+class Quirk:
+    """A data quirk found by the loader: what, how many rows, and what was done about it."""
+
+    name: str
+    count: int
+    handling: str
+
+
+@dataclass
+class Appointments:
+    """A validated appointments table.
+
+    ``frame`` holds the original columns, typed, plus the derived columns named in
+    :mod:`noshow.schema` (``patient_key``, ``scheduled_date``, ``appointment_date`` and, when the
+    file has labels, ``target`` in {0, 1}).
+    """
+
+    frame: pl.DataFrame
+    source: str
+    sha256: str
+    synthetic: bool = False
+    quirks: list[Quirk] = field(default_factory=list)
+
+    @property
+    def has_label(self) -> bool:
+        return S.TARGET in self.frame.columns
+
+    @property
+    def has_true_probability(self) -> bool:
+        return S.TRUE_PROBABILITY in self.frame.columns
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading bytes and checking the CSV shape
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """Return the file's uncompressed bytes; gzip is recognised by its magic number, not its name."""
+    path = Path(path)
+    if not path.exists():
+        raise NoshowError(f"{path}: file not found")
+    if not path.is_file():
+        raise NoshowError(f"{path}: not a regular file")
+    raw = path.read_bytes()
+    if raw[:2] == GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise NoshowError(f"{path}: broken gzip file ({exc})") from None
+    if not raw.strip():
+        raise NoshowError(f"{path}: file is empty")
+    return raw
+
+
+def _field_counts(text: bytes) -> list[int]:
+    """Number of comma-separated fields on each non-empty line (quotes respected only if present)."""
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if b'"' not in text:
+        return [line.count(b",") + 1 for line in lines]
+    reader = csv.reader(io.StringIO(text.decode("utf-8", errors="replace")))
+    return [len(row) for row in reader]
+
+
+def check_shape(path: str | os.PathLike, text: bytes) -> None:
+    """Raise if any line has a different number of fields than the header."""
+    counts = _field_counts(text)
+    expected = counts[0]
+    for line_no, count in enumerate(counts[1:], start=FIRST_DATA_LINE):
+        if count != expected:
+            raise NoshowError(
+                f"{path}: line {line_no} has {count} fields, the header has {expected}"
+            )
+
+
+def read_text_frame(path: str | os.PathLike) -> pl.DataFrame:
+    """Read the file as an all-string frame, checking only that it is a well-formed CSV."""
+    text = read_bytes(path)
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NoshowError(
+            f"{path}: not a UTF-8 text CSV file (bad byte at offset {exc.start})"
+        ) from None
+    check_shape(path, text)
+    try:
+        return pl.read_csv(io.BytesIO(text), infer_schema=False)
+    except (pl.exceptions.PolarsError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NoshowError(f"{path}: not a readable CSV file ({first_line})") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Column checks
+
+
+def check_columns(path, columns: list[str], required: tuple[str, ...]) -> None:
+    """Raise naming each missing column, with the closest present name when it looks misspelled."""
+    missing = [c for c in required if c not in columns]
+    if not missing:
+        return
+    parts = []
+    for name in missing:
+        close = difflib.get_close_matches(name, columns, n=1, cutoff=0.6)
+        parts.append(f"'{name}'" + (f" (found '{close[0]}')" if close else ""))
+    raise NoshowError(f"{path}: missing column{'s' if len(missing) > 1 else ''} {', '.join(parts)}")
+
+
+def _first_bad(raw: pl.Series, parsed: pl.Series) -> tuple[int, str] | None:
+    """Index and text of the first value that was present but did not parse, if any."""
+    bad = raw.is_not_null() & parsed.is_null()
+    if not bad.any():
+        return None
+    index = int(bad.arg_true()[0])
+    return index, raw[index]
+
+
+def _require_present(path, frame: pl.DataFrame, column: str) -> None:
+    nulls = frame[column].is_null()
+    if nulls.any():
+        line = int(nulls.arg_true()[0]) + FIRST_DATA_LINE
+        raise NoshowError(
+            f"{path}: column {column}: {int(nulls.sum())} missing value(s), first at line {line}"
+        )
+
+
+def _parse(path, frame: pl.DataFrame, column: str, parsed: pl.Series, what: str) -> pl.Series:
+    """Return ``parsed`` after checking every present raw value parsed; ``what`` names the type."""
+    _require_present(path, frame, column)
+    bad = _first_bad(frame[column], parsed)
+    if bad is not None:
+        index, text = bad
+        raise NoshowError(
+            f"{path}: column {column}, line {index + FIRST_DATA_LINE}: {text!r} is not {what}"
+        )
+    return parsed
+
+
+def _parse_int(path, frame, column: str) -> pl.Series:
+    parsed = frame[column].str.strip_chars().cast(pl.Int64, strict=False)
+    return _parse(path, frame, column, parsed, "an integer")
+
+
+def _parse_datetime(path, frame, column: str) -> pl.Series:
+    parsed = (
+        frame[column]
+        .str.strip_chars()
+        .str.to_datetime(S.DATETIME_FORMAT, strict=False, time_zone=None)
+    )
+    return _parse(path, frame, column, parsed, "a date-time like 2016-04-29T18:38:08Z")
+
+
+def _parse_choice(path, frame, column: str, allowed: dict[str, int] | tuple[str, ...]) -> pl.Series:
+    _require_present(path, frame, column)
+    values = frame[column].str.strip_chars()
+    bad = ~values.is_in(list(allowed))
+    if bad.any():
+        index = int(bad.arg_true()[0])
+        raise NoshowError(
+            f"{path}: column {column}, line {index + FIRST_DATA_LINE}: unknown value "
+            f"{values[index]!r} (expected one of {', '.join(map(repr, allowed))})"
+        )
+    return values
+
+
+def _check_range(path, column: str, values: pl.Series, low: int, high: int) -> None:
+    bad = (values < low) | (values > high)
+    if bad.any():
+        index = int(bad.arg_true()[0])
+        raise NoshowError(
+            f"{path}: column {column}, line {index + FIRST_DATA_LINE}: {values[index]} is outside "
+            f"{low}..{high}"
+        )
+
+
+def patient_keys(raw_ids: pl.Series) -> tuple[pl.Series, int]:
+    """Canonical text keys for PatientId, and how many were written in exponent form.
+
+    Reading IDs as floats would merge distinct 15-digit IDs; we keep them as text and only rewrite
+    the exponent-form ones (``9377952927E-5``) in plain decimal notation (``93779.52927``).
+    """
+    is_exponent = raw_ids.str.contains(r"^[0-9]+(\.[0-9]+)?[eE][+-]?[0-9]+$")
+    n_exponent = int(is_exponent.sum())
+    if n_exponent == 0:
+        return raw_ids, 0
+
+    rows = is_exponent.arg_true().to_list()
+    return raw_ids.clone().scatter(rows, [format(Decimal(raw_ids[i]), "f") for i in rows]), n_exponent
+
+
+# --------------------------------------------------------------------------------------------------
+# The loader
+
+
+def _typed_frame(path, text: pl.DataFrame, require_label: bool) -> tuple[pl.DataFrame, list[Quirk]]:
+    """Parse every column strictly; return the typed frame with derived columns and the quirks."""
+    for column in S.FEATURE_COLUMNS:
+        _require_present(path, text, column)
+    scheduled = _parse_datetime(path, text, S.SCHEDULED_DAY)
+    appointment = _parse_datetime(path, text, S.APPOINTMENT_DAY)
+    age = _parse_int(path, text, S.AGE)
+    columns: dict[str, pl.Series] = {
+        S.PATIENT_ID: text[S.PATIENT_ID].str.strip_chars(),
+        S.APPOINTMENT_ID: _parse_int(path, text, S.APPOINTMENT_ID),
+        S.GENDER: _parse_choice(path, text, S.GENDER, S.GENDER_VALUES),
+        S.SCHEDULED_DAY: scheduled,
+        S.APPOINTMENT_DAY: appointment,
+        S.NEIGHBOURHOOD: text[S.NEIGHBOURHOOD].str.strip_chars(),
+    }
+    for column in S.FLAG_COLUMNS:
+        values = _parse_int(path, text, column)
+        _check_range(path, column, values, 0, 1)
+        columns[column] = values.cast(pl.Int8)
+    handicap = _parse_int(path, text, S.HANDICAP)
+    _check_range(path, S.HANDICAP, handicap, 0, S.HANDICAP_MAX)
+    columns[S.HANDICAP] = handicap.cast(pl.Int8)
+    _check_range(path, S.AGE, age, -1, 130)
+
+    keys, n_exponent = patient_keys(columns[S.PATIENT_ID])
+    scheduled_date = scheduled.dt.date()
+    appointment_date = appointment.dt.date()
+    quirks = [
+        Quirk("Age -1", int((age < 0).sum()), "read as age 0"),
+        Quirk(f"Age over {AGE_CAP}", int((age > AGE_CAP).sum()), f"capped at {AGE_CAP}"),
+        Quirk(
+            "appointment dated before it was scheduled",
+            int((appointment_date < scheduled_date).sum()),
+            "lead time set to 0 days (same day)",
+        ),
+        Quirk("PatientId in exponent form", n_exponent, "kept as text, written in plain decimal"),
+    ]
+    columns[S.AGE] = age.clip(0, AGE_CAP).cast(pl.Int16)
+    columns[S.PATIENT_KEY] = keys.rename(S.PATIENT_KEY)
+    columns[S.SCHEDULED_DATE] = scheduled_date.rename(S.SCHEDULED_DATE)
+    columns[S.APPOINTMENT_DATE] = appointment_date.rename(S.APPOINTMENT_DATE)
+
+    if S.LABEL in text.columns:
+        label = _parse_choice(path, text, S.LABEL, S.LABEL_VALUES)
+        columns[S.TARGET] = label.replace_strict(S.LABEL_VALUES, return_dtype=pl.Int8).rename(S.TARGET)
+    elif require_label:
+        check_columns(path, text.columns, (S.LABEL,))
+    if S.TRUE_PROBABILITY in text.columns:
+        columns[S.TRUE_PROBABILITY] = text[S.TRUE_PROBABILITY].cast(pl.Float64, strict=False)
+    frame = pl.DataFrame([s.rename(name) for name, s in columns.items()])
+    return frame, quirks
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of the file's bytes as stored (compressed if it is compressed)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load(path: str | os.PathLike, *, require_label: bool = True) -> Appointments:
+    """Load and validate an appointments file.
+
+    Parameters
+    ----------
+    path : CSV file, plain or gzip-compressed, in the Kaggle schema.
+    require_label : whether the ``No-show`` column must be present (training and evaluation).
+
+    Raises
+    ------
+    NoshowError : on any problem with the file, naming the file, column and line.
+    """
+    text = read_text_frame(path)
+    required = S.ALL_COLUMNS if require_label else S.FEATURE_COLUMNS
+    check_columns(path, text.columns, required)
+    if text.height == 0:
+        raise NoshowError(f"{path}: the header has no data rows below it")
+    frame, quirks = _typed_frame(path, text, require_label)
+    return Appointments(frame=frame, source=str(path), sha256=file_sha256(path), quirks=quirks)
+
+
+def check_trainable(data: Appointments, min_rows: int = 50, min_per_class: int = 10) -> None:
+    """Raise unless ``data`` has labels, enough rows and enough of both classes to train on."""
+    if not data.has_label:
+        raise NoshowError(f"{data.source}: missing column '{S.LABEL}' needed for training")
+    if len(data) < min_rows:
+        raise NoshowError(
+            f"{data.source}: {len(data)} rows is too few to train (at least {min_rows} needed)"
+        )
+    positives = int(data.frame[S.TARGET].sum())
+    for name, count in (("no-show", positives), ("show", len(data) - positives)):
+        if count < min_per_class:
+            raise NoshowError(
+                f"{data.source}: only {count} '{name}' rows; training needs at least "
+                f"{min_per_class} of each class"
+            )
+
+
+# --------------------------------------------------------------------------------------------------
+# Summary (noshow check)
+
+
+def summarize(data: Appointments) -> dict:
+    """Plain-data summary of a loaded file: rows, rate, date range, patients and quirks."""
+    frame = data.frame
+    summary = {
+        "source": data.source,
+        "synthetic": data.synthetic,
+        "sha256": data.sha256,
+        "rows": frame.height,
+        "patients": frame[S.PATIENT_KEY].n_unique(),
+        "neighbourhoods": frame[S.NEIGHBOURHOOD].n_unique(),
+        "appointment_days": [str(frame[S.APPOINTMENT_DATE].min()), str(frame[S.APPOINTMENT_DATE].max())],
+        "scheduled_days": [str(frame[S.SCHEDULED_DATE].min()), str(frame[S.SCHEDULED_DATE].max())],
+        "same_day_share": float((frame[S.APPOINTMENT_DATE] <= frame[S.SCHEDULED_DATE]).mean()),
+        "quirks": [{"name": q.name, "count": q.count, "handling": q.handling} for q in data.quirks],
+    }
+    if data.has_label:
+        summary["no_show_rate"] = float(frame[S.TARGET].mean())
+        summary["no_shows"] = int(frame[S.TARGET].sum())
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    """Human-readable text of :func:`summarize`'s output."""
+    origin = "synthetic data" if summary["synthetic"] else "file"
+    lines = [
+        f"{origin}: {summary['source']}",
+        f"sha256:            {summary['sha256']}",
+        f"rows:              {summary['rows']:,}",
+    ]
+    if "no_show_rate" in summary:
+        lines.append(f"no-show rate:      {summary['no_show_rate']:.4f} ({summary['no_shows']:,} no-shows)")
+    else:
+        lines.append("no-show rate:      (no label column)")
+    first, last = summary["appointment_days"]
+    lines += [
+        f"appointment days:  {first} .. {last}",
+        f"scheduled days:    {summary['scheduled_days'][0]} .. {summary['scheduled_days'][1]}",
+        f"patients:          {summary['patients']:,}",
+        f"neighbourhoods:    {summary['neighbourhoods']}",
+        f"same-day bookings: {summary['same_day_share']:.1%}",
+        "quirks:",
+    ]
+    for quirk in summary["quirks"]:
+        lines.append(f"  {quirk['name']}: {quirk['count']:,} rows -> {quirk['handling']}")
+    return "\n".join(lines)

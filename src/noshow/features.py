@@ -1,0 +1,212 @@
+"""Leak-free features and the fitted pipeline that turns them into a float matrix.
+
+Two stages:
+
+1. :func:`raw_features` derives named, unscaled features from a validated appointments frame. It
+   learns nothing, so it can run on any rows. The patient-history features look only at strictly
+   earlier appointment *days* (``AppointmentDay`` has no time of day, so same-day appointments are
+   not "previous"), which makes them causal: an outcome never changes the features of an
+   appointment on the same day or earlier.
+2. :class:`FeaturePipeline` learns every statistic (means, standard deviations, category
+   vocabularies) from training rows only and applies them unchanged to validation, test and new
+   files. It round-trips through JSON so a model file carries it.
+
+The feature list is defined once, here, in :data:`NUMERIC`, :data:`BINARY` and :data:`CATEGORICAL`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from noshow import schema as S
+
+# Numeric features and the transform applied before standardising (log1p tames long right tails:
+# lead times run to 179 days, prior-appointment counts to 80).
+NUMERIC: dict[str, str] = {
+    "lead_days": "log1p",
+    "age": "identity",
+    "booking_hour": "identity",
+    "prior_appointments": "log1p",
+    "prior_no_shows": "log1p",
+    "prior_no_show_rate": "identity",
+    "days_since_previous": "log1p",
+    "same_day_appointments": "log1p",
+}
+BINARY: tuple[str, ...] = ("same_day", "male", "first_appointment", *S.FLAG_COLUMNS)
+# One-hot encoded; values seen fewer than ``min_category_count`` times in training, or never, fall
+# into the trailing "other" column.
+CATEGORICAL: tuple[str, ...] = ("weekday", "handicap", "neighbourhood")
+OTHER = "other"
+
+HISTORY = ("prior_appointments", "prior_no_shows", "days_since_previous", "same_day_appointments")
+
+
+def history_features(frame: pl.DataFrame) -> pl.DataFrame:
+    """Per-appointment patient history, known before the appointment's day.
+
+    Parameters
+    ----------
+    frame : validated appointments with ``patient_key``, ``appointment_date`` and, optionally,
+        ``target`` (null or absent where the outcome is unknown; it then counts as a show).
+
+    Returns
+    -------
+    Frame of ``frame.height`` rows in the same order with the :data:`HISTORY` columns:
+    prior appointments and prior no-shows on strictly earlier days, days since the previous such
+    appointment (null for a first one), and the patient's number of appointments that same day.
+    """
+    key, date = S.PATIENT_KEY, S.APPOINTMENT_DATE
+    outcome = pl.col(S.TARGET).fill_null(0) if S.TARGET in frame.columns else pl.lit(0)
+    rows = frame.select(key, date, outcome.cast(pl.Int32).alias("_no_show")).with_row_index("_row")
+    per_day = (
+        rows.group_by(key, date)
+        .agg(pl.len().cast(pl.Int32).alias("same_day_appointments"), pl.col("_no_show").sum())
+        .sort(key, date)
+        .with_columns(
+            (pl.col("same_day_appointments").cum_sum() - pl.col("same_day_appointments"))
+            .over(key)
+            .alias("prior_appointments"),
+            (pl.col("_no_show").cum_sum() - pl.col("_no_show")).over(key).alias("prior_no_shows"),
+            (pl.col(date) - pl.col(date).shift(1)).over(key).dt.total_days().alias("days_since_previous"),
+        )
+    )
+    joined = rows.join(per_day.drop("_no_show"), on=[key, date], how="left").sort("_row")
+    return joined.select(HISTORY)
+
+
+def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Named, unscaled features of every appointment in ``frame``.
+
+    Parameters
+    ----------
+    frame : validated appointments (see :mod:`noshow.data`).
+    history : optional earlier, labelled appointments of the same patients. They count towards the
+        history features of ``frame``'s rows and are not returned.
+
+    Returns
+    -------
+    Frame of ``frame.height`` rows with the columns of :data:`NUMERIC`, :data:`BINARY` and
+    :data:`CATEGORICAL`. Units: days for ``lead_days`` and ``days_since_previous``, hours (0-23,
+    UTC) for ``booking_hour``, years for ``age``.
+    """
+    if history is not None and history.height:
+        common = [c for c in history.columns if c in frame.columns]
+        both = pl.concat([history.select(common), frame.select(common)], how="diagonal_relaxed")
+        past = history_features(both).slice(history.height)
+    else:
+        past = history_features(frame)
+    lead = (pl.col(S.APPOINTMENT_DATE) - pl.col(S.SCHEDULED_DATE)).dt.total_days().clip(lower_bound=0)
+    own = frame.select(
+        lead.alias("lead_days"),
+        pl.col(S.AGE).cast(pl.Float64).alias("age"),
+        pl.col(S.SCHEDULED_DAY).dt.hour().cast(pl.Float64).alias("booking_hour"),
+        (lead == 0).cast(pl.Int8).alias("same_day"),
+        (pl.col(S.GENDER) == "M").cast(pl.Int8).alias("male"),
+        *[pl.col(c).cast(pl.Int8) for c in S.FLAG_COLUMNS],
+        pl.col(S.APPOINTMENT_DATE).dt.weekday().cast(pl.String).alias("weekday"),
+        pl.col(S.HANDICAP).cast(pl.String).alias("handicap"),
+        pl.col(S.NEIGHBOURHOOD).alias("neighbourhood"),
+    )
+    prior = pl.col("prior_appointments")
+    history_cols = past.select(
+        prior,
+        pl.col("prior_no_shows"),
+        pl.when(prior > 0).then(pl.col("prior_no_shows") / prior).otherwise(0.0).alias("prior_no_show_rate"),
+        pl.col("days_since_previous").fill_null(0),
+        pl.col("same_day_appointments"),
+        (prior == 0).cast(pl.Int8).alias("first_appointment"),
+    )
+    return pl.concat([own, history_cols], how="horizontal").select(
+        *NUMERIC, *BINARY, *CATEGORICAL
+    )
+
+
+def _transform(values: np.ndarray, how: str) -> np.ndarray:
+    return np.log1p(np.maximum(values, 0.0)) if how == "log1p" else values
+
+
+@dataclass
+class FeaturePipeline:
+    """Standardises numeric features and one-hot encodes categories, fitted on training rows only.
+
+    Output columns, in order: :data:`NUMERIC` (transformed, then standardised with training mean
+    and std), :data:`BINARY` (0/1 as is), then each :data:`CATEGORICAL` feature's vocabulary
+    followed by its ``other`` column.
+    """
+
+    min_category_count: int = 20
+    means: dict[str, float] = field(default_factory=dict)
+    stds: dict[str, float] = field(default_factory=dict)
+    vocabularies: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def is_fitted(self) -> bool:
+        return bool(self.vocabularies)
+
+    def fit(self, raw: pl.DataFrame) -> "FeaturePipeline":
+        """Learn means, stds and vocabularies from ``raw`` (training rows only)."""
+        for name, how in NUMERIC.items():
+            values = _transform(raw[name].to_numpy().astype(np.float64), how)
+            self.means[name] = float(values.mean())
+            std = float(values.std())
+            self.stds[name] = std if std > 0 else 1.0
+        for name in CATEGORICAL:
+            counts = raw[name].value_counts()
+            frequent = counts.filter(pl.col("count") >= self.min_category_count)[name]
+            self.vocabularies[name] = sorted(v for v in frequent.to_list() if v != OTHER)
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        names = [*NUMERIC, *BINARY]
+        for name in CATEGORICAL:
+            names += [f"{name}={v}" for v in self.vocabularies[name]] + [f"{name}={OTHER}"]
+        return names
+
+    def transform(self, raw: pl.DataFrame, dtype=np.float32) -> np.ndarray:
+        """Feature matrix of shape (n_rows, n_features) in ``dtype``."""
+        if not self.is_fitted:
+            raise RuntimeError("FeaturePipeline.transform called before fit")
+        blocks = []
+        for name, how in NUMERIC.items():
+            values = _transform(raw[name].to_numpy().astype(np.float64), how)
+            blocks.append(((values - self.means[name]) / self.stds[name])[:, None])
+        blocks.append(raw.select(BINARY).to_numpy().astype(np.float64))
+        for name in CATEGORICAL:
+            blocks.append(self._one_hot(raw[name], self.vocabularies[name]))
+        return np.ascontiguousarray(np.hstack(blocks), dtype=dtype)
+
+    @staticmethod
+    def _one_hot(values: pl.Series, vocabulary: list[str]) -> np.ndarray:
+        index = {v: i for i, v in enumerate(vocabulary)}
+        codes = values.replace_strict(index, default=len(vocabulary), return_dtype=pl.Int64).to_numpy()
+        out = np.zeros((len(codes), len(vocabulary) + 1))
+        out[np.arange(len(codes)), codes] = 1.0
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "min_category_count": self.min_category_count,
+            "numeric": NUMERIC,
+            "binary": list(BINARY),
+            "means": self.means,
+            "stds": self.stds,
+            "vocabularies": self.vocabularies,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FeaturePipeline":
+        """Rebuild a fitted pipeline; raises ValueError if it was saved with another feature list."""
+        if data.get("numeric") != NUMERIC or data.get("binary") != list(BINARY):
+            raise ValueError("feature pipeline was saved with a different feature list")
+        if set(data.get("vocabularies", {})) != set(CATEGORICAL):
+            raise ValueError("feature pipeline has different categorical features")
+        return cls(
+            min_category_count=int(data["min_category_count"]),
+            means={k: float(v) for k, v in data["means"].items()},
+            stds={k: float(v) for k, v in data["stds"].items()},
+            vocabularies={k: [str(x) for x in v] for k, v in data["vocabularies"].items()},
+        )

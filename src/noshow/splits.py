@@ -1,0 +1,79 @@
+"""Train / validation / test splits. Same frame, kind and seed give the same split, always.
+
+- ``random``: stratified on the label; 20% test, then 10% of the rest for validation.
+- ``time``: the last 20% of distinct appointment days are the test set and the last 10% of the
+  remaining days the validation set, so the model is always judged on days after those it learnt.
+- ``patient``: grouped by patient, so no patient is in two parts (same proportions as ``random``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
+from noshow import schema as S
+
+SPLITS = ("random", "time", "patient")
+TEST_FRACTION = 0.2
+VAL_FRACTION = 0.1  # of what remains after the test part
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row indices (into the loaded frame) of each part, each sorted ascending."""
+
+    kind: str
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def sizes(self) -> dict[str, int]:
+        return {"n_train": len(self.train), "n_val": len(self.val), "n_test": len(self.test)}
+
+
+def _random(frame: pl.DataFrame, seed: int) -> tuple[np.ndarray, ...]:
+    rows = np.arange(frame.height)
+    y = frame[S.TARGET].to_numpy() if S.TARGET in frame.columns else None
+    rest, test = train_test_split(rows, test_size=TEST_FRACTION, random_state=seed, stratify=y)
+    y_rest = y[rest] if y is not None else None
+    train, val = train_test_split(rest, test_size=VAL_FRACTION, random_state=seed, stratify=y_rest)
+    return train, val, test
+
+
+def _last_days(days: np.ndarray, fraction: float) -> np.ndarray:
+    """The last ``fraction`` of the distinct values in ``days`` (at least one)."""
+    distinct = np.unique(days)
+    n_last = max(1, int(round(fraction * len(distinct))))
+    return distinct[-n_last:]
+
+
+def _time(frame: pl.DataFrame, seed: int) -> tuple[np.ndarray, ...]:
+    del seed  # the time split is fully determined by the dates
+    days = frame[S.APPOINTMENT_DATE].to_numpy()
+    rows = np.arange(frame.height)
+    is_test = np.isin(days, _last_days(days, TEST_FRACTION))
+    rest = rows[~is_test]
+    is_val = np.isin(days[rest], _last_days(days[rest], VAL_FRACTION))
+    return rest[~is_val], rest[is_val], rows[is_test]
+
+
+def _patient(frame: pl.DataFrame, seed: int) -> tuple[np.ndarray, ...]:
+    groups = frame[S.PATIENT_KEY].to_numpy()
+    rows = np.arange(frame.height)
+    outer = GroupShuffleSplit(n_splits=1, test_size=TEST_FRACTION, random_state=seed)
+    rest, test = next(outer.split(rows, groups=groups))
+    inner = GroupShuffleSplit(n_splits=1, test_size=VAL_FRACTION, random_state=seed)
+    train, val = next(inner.split(rest, groups=groups[rest]))
+    return rest[train], rest[val], test
+
+
+def make_split(frame: pl.DataFrame, kind: str = "random", seed: int = 0) -> Split:
+    """Split ``frame``'s rows into train, validation and test parts."""
+    makers = {"random": _random, "time": _time, "patient": _patient}
+    if kind not in makers:
+        raise ValueError(f"unknown split {kind!r}; choose one of {', '.join(SPLITS)}")
+    train, val, test = makers[kind](frame, seed)
+    return Split(kind, np.sort(train), np.sort(val), np.sort(test))

@@ -1,0 +1,171 @@
+"""Synthetic appointments in the exact Kaggle schema, with the true no-show probability of each row.
+
+The generator draws patients, bookings and outcomes from a known model whose inputs are all things
+:mod:`noshow.features` can see (lead time, age, neighbourhood, flags, weekday, SMS and the patient's
+no-shows on strictly earlier days), so the best achievable score, the Bayes limit, is the score of
+the ``true_probability`` column itself. Marginals follow the real file: about 20% no-shows, a third
+same-day bookings (with few no-shows), repeat patients, ~80 neighbourhoods of very unequal size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from noshow import schema as S
+from noshow.data import Appointments, load
+from noshow.files import atomic_path
+
+DEFAULT_ROWS = 100_000
+DEFAULT_SEED = 2016
+FIRST_DAY = dt.date(2016, 4, 29)
+N_DAYS = 41  # 2016-04-29 .. 2016-06-08, as in the real file
+N_NEIGHBOURHOODS = 80
+TARGET_RATE = 0.20
+# Relative weight of appointments by weekday, Mon..Sun, as in the real file (Sunday never).
+WEEKDAY_WEIGHTS = np.array([22715, 25640, 25867, 17247, 19019, 39, 0], dtype=float)
+WEEKDAY_EFFECT = np.array([0.05, 0.0, -0.02, -0.05, 0.08, 0.4, 0.0])
+
+
+def _neighbourhood_names() -> list[str]:
+    stems = ["JARDIM", "SANTA", "VILA", "PARQUE", "ILHA", "MONTE", "BELA", "NOVA"]
+    places = ["CAMBURI", "MARTINS", "RUBIM", "VISTA", "ESPERANCA", "LUCIA", "HELENA", "ROSA",
+              "AURORA", "MARIA"]
+    return [f"{stems[i % len(stems)]} {places[i // len(stems) % len(places)]}" for i in range(N_NEIGHBOURHOODS)]
+
+
+def _patients(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Per-patient attributes, arrays of length ``n``."""
+    age = np.where(rng.random(n) < 0.12, rng.integers(0, 6, n), rng.triangular(0, 40, 100, n)).astype(int)
+    popularity = 1.0 / np.arange(1, N_NEIGHBOURHOODS + 1) ** 0.9
+    old = 1 / (1 + np.exp(-(age - 55) / 8))
+    return {
+        # distinct multiples of a large prime plus a small jitter: unique, 12-14 digits like the real IDs
+        "id": 10**11 + rng.permutation(n).astype(np.int64) * 1_000_003 + rng.integers(0, 1000, n),
+        "male": rng.random(n) < 0.35,
+        "age": age,
+        "neighbourhood": rng.choice(N_NEIGHBOURHOODS, size=n, p=popularity / popularity.sum()),
+        "Scholarship": rng.random(n) < np.where((age > 5) & (age < 60), 0.12, 0.03),
+        "Hipertension": rng.random(n) < 0.02 + 0.55 * old,
+        "Diabetes": rng.random(n) < 0.01 + 0.2 * old,
+        "Alcoholism": rng.random(n) < np.where(age > 18, 0.04, 0.0),
+        "Handcap": np.where(rng.random(n) < 0.02, rng.integers(1, 3, n), 0),
+        "neighbourhood_effect": rng.normal(0.0, 0.3, N_NEIGHBOURHOODS),
+    }
+
+
+def _static_logit(p: dict, who: np.ndarray, lead: np.ndarray, weekday: np.ndarray, sms: np.ndarray) -> np.ndarray:
+    """The part of the true logit that does not depend on earlier outcomes."""
+    age = p["age"][who]
+    return (
+        1.2 * (lead > 0)
+        + 0.25 * np.log1p(lead)
+        + 0.45 * np.exp(-(((age - 20) / 12) ** 2))
+        - 0.006 * (age - 37)
+        + p["neighbourhood_effect"][p["neighbourhood"][who]]
+        + 0.25 * p["Scholarship"][who]
+        - 0.15 * p["Hipertension"][who]
+        + 0.1 * p["Diabetes"][who]
+        + 0.25 * p["Alcoholism"][who]
+        - 0.25 * sms
+        + WEEKDAY_EFFECT[weekday]
+    )
+
+
+def _history_logit(prior: np.ndarray, prior_no_shows: np.ndarray) -> np.ndarray:
+    rate = np.divide(prior_no_shows, prior, out=np.zeros_like(prior, dtype=float), where=prior > 0)
+    return 1.4 * rate + 0.2 * np.log1p(prior_no_shows) - 0.1 * np.log1p(prior)
+
+
+def _intercept(static: np.ndarray) -> float:
+    """Intercept that makes the mean probability TARGET_RATE (bisection; history ignored)."""
+    low, high = -8.0, 4.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if np.mean(1 / (1 + np.exp(-(static + mid)))) < TARGET_RATE else (low, mid)
+    return (low + high) / 2 - 0.12  # history adds about this much on average
+
+
+def synthesize(rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> pl.DataFrame:
+    """Appointments as text columns in the Kaggle schema plus ``true_probability``."""
+    rng = np.random.default_rng(seed)
+    n_patients = max(1, int(rows * 0.56))
+    patients = _patients(rng, n_patients)
+    # Heavy-tailed visit propensity gives repeat patients (and some on the same day).
+    propensity = rng.lognormal(0.0, 1.0, n_patients)
+    who = rng.choice(n_patients, size=rows, p=propensity / propensity.sum())
+    dates = np.array([FIRST_DAY + dt.timedelta(days=d) for d in range(N_DAYS)])
+    weekday_of = np.array([d.weekday() for d in dates])
+    day = rng.choice(N_DAYS, size=rows, p=WEEKDAY_WEIGHTS[weekday_of] / WEEKDAY_WEIGHTS[weekday_of].sum())
+    same_day = rng.random(rows) < 0.35
+    lead = np.where(same_day, 0, np.minimum(np.ceil(rng.lognormal(np.log(9), 0.9, rows)), 179)).astype(int)
+    sms = (lead >= 3) & (rng.random(rows) < 0.57)
+    static = _static_logit(patients, who, lead, weekday_of[day], sms)
+    static += _intercept(static)
+
+    prior = np.zeros(n_patients)
+    prior_no_shows = np.zeros(n_patients)
+    probability = np.empty(rows)
+    no_show = np.zeros(rows, dtype=bool)
+    for d in range(N_DAYS):  # outcomes of a day only become history for later days
+        today = np.flatnonzero(day == d)
+        them = who[today]
+        probability[today] = 1 / (1 + np.exp(-(static[today] + _history_logit(prior[them], prior_no_shows[them]))))
+        no_show[today] = rng.random(len(today)) < probability[today]
+        np.add.at(prior, them, 1)
+        np.add.at(prior_no_shows, them, no_show[today])
+
+    booked_seconds = rng.integers(7 * 3600, 20 * 3600, rows)
+    appointment = dates[day]
+    scheduled = [
+        dt.datetime.combine(a - dt.timedelta(days=int(l)), dt.time()) + dt.timedelta(seconds=int(s))
+        for a, l, s in zip(appointment, lead, booked_seconds)
+    ]
+    order = np.argsort(np.array(scheduled, dtype="datetime64[s]"), kind="stable")
+    names = np.array(_neighbourhood_names())
+
+    def flag(values):
+        return values.astype(int).astype(str)
+
+    columns = {
+        S.PATIENT_ID: patients["id"][who].astype(str),
+        S.APPOINTMENT_ID: (5_000_000 + np.arange(rows)).astype(str)[np.argsort(order)],
+        S.GENDER: np.where(patients["male"][who], "M", "F"),
+        S.SCHEDULED_DAY: np.array([s.strftime(S.DATETIME_FORMAT) for s in scheduled]),
+        S.APPOINTMENT_DAY: np.array([f"{a.isoformat()}T00:00:00Z" for a in appointment]),
+        S.AGE: patients["age"][who].astype(str),
+        S.NEIGHBOURHOOD: names[patients["neighbourhood"][who]],
+        **{c: flag(patients[c][who]) for c in S.CONDITION_FLAGS},
+        S.HANDICAP: patients["Handcap"][who].astype(str),
+        S.SMS_RECEIVED: flag(sms),
+        S.LABEL: np.where(no_show, "Yes", "No"),
+        S.TRUE_PROBABILITY: np.round(probability, 6).astype(str),
+    }
+    return pl.DataFrame(columns).select(*S.ALL_COLUMNS, S.TRUE_PROBABILITY)
+
+
+def write_synthetic(path: str | Path, rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> Path:
+    """Write :func:`synthesize`'s table as CSV (gzip when the name ends in .gz), atomically."""
+    frame = synthesize(rows, seed)
+    with atomic_path(path) as tmp:
+        if str(path).endswith(".gz"):
+            import gzip
+
+            with gzip.open(tmp, "wb", compresslevel=6) as handle:
+                frame.write_csv(handle)
+        else:
+            frame.write_csv(tmp)
+    return Path(path)
+
+
+def synthetic_appointments(rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> Appointments:
+    """Generate, write and load synthetic data through the same loader as real files."""
+    with tempfile.TemporaryDirectory() as folder:
+        data = load(write_synthetic(Path(folder) / "synthetic.csv", rows, seed))
+    data.source = f"synthetic data (noshow synth --rows {rows} --seed {seed})"
+    data.synthetic = True
+    return data

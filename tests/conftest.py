@@ -1,0 +1,57 @@
+"""Shared fixtures: the real Kaggle file (when available) and small synthetic files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from noshow import data, synth
+
+REAL_DATA = os.environ.get(data.DATA_ENV)
+
+
+@pytest.fixture(scope="session")
+def real_data_path() -> Path:
+    """Path of the real file from $NOSHOW_DATA; tests that need it skip where it is absent."""
+    if not REAL_DATA or not Path(REAL_DATA).exists():
+        pytest.skip("real data not available (set NOSHOW_DATA)")
+    return Path(REAL_DATA)
+
+
+@pytest.fixture(scope="session")
+def real_data(real_data_path) -> data.Appointments:
+    return data.load(real_data_path)
+
+
+@pytest.fixture(scope="session")
+def small_csv(tmp_path_factory) -> Path:
+    """A 3,000-row synthetic file in the Kaggle schema."""
+    return synth.write_synthetic(tmp_path_factory.mktemp("synth") / "small.csv", rows=3000, seed=7)
+
+
+@pytest.fixture(scope="session")
+def small_data(small_csv) -> data.Appointments:
+    return data.load(small_csv)
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m noshow ARGS`` in a fresh process, as a user would."""
+    env = {k: v for k, v in os.environ.items() if k != data.DATA_ENV}
+    return subprocess.run(
+        [sys.executable, "-m", "noshow", *args], capture_output=True, text=True, cwd=cwd, env=env
+    )
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit status 2 and exactly one stderr line ``noshow: error: ...`` holding ``fragments``."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("noshow: error: "), lines[0]
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

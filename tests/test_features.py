@@ -1,0 +1,114 @@
+"""Features: causal patient history, dates done right, statistics learned on training rows only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from noshow import features as F
+from noshow import schema as S
+
+
+def _frame(rows: list[tuple[str, str, str, int]]) -> pl.DataFrame:
+    """Minimal frame of (patient, scheduled datetime, appointment date, target)."""
+    return pl.DataFrame(
+        {
+            S.PATIENT_KEY: [r[0] for r in rows],
+            S.SCHEDULED_DAY: [dt.datetime.fromisoformat(r[1]) for r in rows],
+            S.APPOINTMENT_DATE: [dt.date.fromisoformat(r[2]) for r in rows],
+            S.TARGET: [r[3] for r in rows],
+        }
+    ).with_columns(pl.col(S.SCHEDULED_DAY).dt.date().alias(S.SCHEDULED_DATE))
+
+
+def test_history_counts_only_strictly_earlier_days():
+    frame = _frame([
+        ("a", "2016-05-01 08:00:00", "2016-05-02", 1),
+        ("a", "2016-05-01 09:00:00", "2016-05-02", 1),
+        ("a", "2016-05-03 08:00:00", "2016-05-05", 0),
+        ("b", "2016-05-01 08:00:00", "2016-05-05", 1),
+    ])
+    history = F.history_features(frame)
+    assert history["prior_appointments"].to_list() == [0, 0, 2, 0]
+    assert history["prior_no_shows"].to_list() == [0, 0, 2, 0]
+    assert history["days_since_previous"].to_list() == [None, None, 3, None]
+    assert history["same_day_appointments"].to_list() == [2, 2, 1, 1]
+
+
+def test_history_ignores_unknown_outcomes():
+    frame = _frame([("a", "2016-05-01 08:00:00", "2016-05-02", 1), ("a", "2016-05-03 08:00:00", "2016-05-04", 0)])
+    unknown = frame.with_columns(pl.lit(None, dtype=pl.Int8).alias(S.TARGET))
+    assert F.history_features(unknown)["prior_no_shows"].to_list() == [0, 0]
+
+
+def test_changing_any_outcome_never_changes_features_of_same_day_or_earlier(small_data):
+    frame = small_data.frame
+    base = F.raw_features(frame)
+    dates = frame[S.APPOINTMENT_DATE].to_numpy()
+    patients = frame[S.PATIENT_KEY].to_numpy()
+    repeat = np.flatnonzero(pl.Series(patients).is_duplicated().to_numpy())
+    rng = np.random.default_rng(0)
+    changed_later = 0
+    for row in rng.choice(repeat, size=40, replace=False):
+        flipped = frame.with_columns(
+            pl.when(pl.int_range(pl.len()) == row).then(1 - pl.col(S.TARGET)).otherwise(pl.col(S.TARGET)).alias(S.TARGET)
+        )
+        after = F.raw_features(flipped)
+        differs = np.flatnonzero(~np.all(base.to_numpy() == after.to_numpy(), axis=1))
+        assert np.all(dates[differs] > dates[row])
+        assert np.all(patients[differs] == patients[row])
+        changed_later += len(differs)
+    assert changed_later > 0  # the history does carry outcomes forward
+
+
+def test_lead_days_are_counted_on_dates_and_same_day_is_zero():
+    frame = _frame([
+        ("a", "2016-05-02 15:30:00", "2016-05-02", 0),
+        ("b", "2016-05-01 23:59:00", "2016-05-02", 0),
+        ("c", "2016-05-03 10:00:00", "2016-05-02", 0),
+    ]).with_columns(
+        pl.lit(30, dtype=pl.Int16).alias(S.AGE), pl.lit("F").alias(S.GENDER), pl.lit(0).alias(S.HANDICAP),
+        pl.lit("X").alias(S.NEIGHBOURHOOD), *[pl.lit(0, dtype=pl.Int8).alias(c) for c in S.FLAG_COLUMNS],
+    )
+    raw = F.raw_features(frame)
+    assert raw["lead_days"].to_list() == [0, 1, 0]
+    assert raw["same_day"].to_list() == [1, 0, 1]
+
+
+def test_pipeline_learns_statistics_from_training_rows_only(small_data):
+    raw = F.raw_features(small_data.frame)
+    train = raw[:1000]
+    pipeline = F.FeaturePipeline().fit(train)
+    age = train["age"].to_numpy()
+    assert pipeline.means["age"] == pytest.approx(age.mean())
+    assert pipeline.stds["age"] == pytest.approx(age.std())
+    X = pipeline.transform(train)
+    assert np.allclose(X[:, :len(F.NUMERIC)].mean(axis=0), 0, atol=1e-5)
+
+
+def test_unseen_neighbourhood_goes_to_other(small_data):
+    raw = F.raw_features(small_data.frame)
+    pipeline = F.FeaturePipeline().fit(raw)
+    new = raw[:1].with_columns(pl.lit("NEVER SEEN").alias("neighbourhood"))
+    X = pipeline.transform(new)
+    names = pipeline.feature_names
+    assert X[0, names.index("neighbourhood=other")] == 1.0
+    assert sum(X[0, i] for i, n in enumerate(names) if n.startswith("neighbourhood=")) == 1.0
+
+
+def test_pipeline_round_trips_through_json(small_data):
+    raw = F.raw_features(small_data.frame)
+    pipeline = F.FeaturePipeline().fit(raw)
+    again = F.FeaturePipeline.from_dict(json.loads(json.dumps(pipeline.to_dict())))
+    assert np.array_equal(again.transform(raw), pipeline.transform(raw))
+
+
+def test_features_are_float32_by_default_and_float64_on_request(small_data):
+    raw = F.raw_features(small_data.frame)
+    pipeline = F.FeaturePipeline().fit(raw)
+    assert pipeline.transform(raw).dtype == np.float32
+    assert pipeline.transform(raw, dtype=np.float64).dtype == np.float64
