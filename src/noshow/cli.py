@@ -75,6 +75,128 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of widths") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: widths must be positive")
+    return sizes
+
+
+def _add_network(parser: argparse.ArgumentParser) -> None:
+    """Hyperparameter flags; defaults come from MLPConfig so they are defined once."""
+    from noshow.nn import config as C
+
+    d = C.MLPConfig()
+    net = parser.add_argument_group("network and training")
+    net.add_argument("--hidden", type=_hidden, default=d.hidden, help="hidden widths, e.g. 64,32")
+    net.add_argument("--activation", choices=C.ACTIVATIONS, default=d.activation)
+    net.add_argument("--dropout", type=float, default=d.dropout)
+    net.add_argument("--init", choices=C.INITS, default=d.init)
+    net.add_argument("--loss", choices=C.LOSSES, default=d.loss)
+    net.add_argument("--pos-weight", default=d.pos_weight, help="positive-class loss weight or 'balanced'")
+    net.add_argument("--focal-gamma", type=float, default=d.focal_gamma)
+    net.add_argument("--optimizer", choices=C.OPTIMIZERS, default=d.optimizer)
+    net.add_argument("--lr", type=float, default=d.lr)
+    net.add_argument("--momentum", type=float, default=d.momentum)
+    net.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    net.add_argument("--schedule", choices=C.SCHEDULES, default=d.schedule)
+    net.add_argument("--epochs", type=_positive_int, default=d.epochs)
+    net.add_argument("--batch-size", type=_positive_int, default=d.batch_size)
+    net.add_argument("--patience", type=int, default=d.patience, help="0 disables early stopping")
+    net.add_argument("--dtype", choices=C.DTYPES, default=d.dtype)
+    net.add_argument("--seed", type=int, default=d.seed, help="initial weights, batch order, dropout")
+    parser.add_argument("--split", choices=("random", "time", "patient"), default="random")
+    parser.add_argument("--split-seed", type=int, default=0)
+
+
+def _config(args):
+    from noshow.nn.config import MLPConfig
+
+    pos_weight = args.pos_weight
+    if pos_weight != "balanced":
+        try:
+            pos_weight = float(pos_weight)
+        except ValueError:
+            raise NoshowError(f"--pos-weight: {pos_weight!r} is neither a number nor 'balanced'") from None
+    try:
+        return MLPConfig(
+            hidden=args.hidden, activation=args.activation, dropout=args.dropout, init=args.init,
+            loss=args.loss, pos_weight=pos_weight, focal_gamma=args.focal_gamma,
+            optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+            weight_decay=args.weight_decay, schedule=args.schedule, epochs=args.epochs,
+            batch_size=args.batch_size, patience=args.patience, dtype=args.dtype, seed=args.seed,
+        )
+    except ValueError as exc:
+        raise NoshowError(str(exc)) from None
+
+
+def _check_device(args) -> None:
+    if args.device != "cpu" and getattr(args, "backend", "torch") == "numpy":
+        raise NoshowError(f"--device {args.device}: the numpy backend runs on the CPU only")
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise NoshowError(f"--device {args.device}: CUDA is not available on this machine")
+
+
+def cmd_train(args) -> int:
+    from noshow.files import check_writable_parent
+    from noshow.model import prepare, train_model
+
+    check_writable_parent(args.out)
+    config = _config(args)
+    _check_device(args)
+    loaded = _resolve_data(args)
+    prepared = prepare(loaded, args.split, args.split_seed, config.dtype)
+    model, result = train_model(prepared, args.backend, config, progress=not args.quiet, device=args.device)
+    model.save(args.out)
+    if not args.quiet:
+        training = model.metadata["training"]
+        print(
+            f"trained {args.backend} on {len(prepared.split.train):,} rows of {loaded.source}: "
+            f"{training['epochs_run']} epochs (best {training['best_epoch']}) in "
+            f"{training['train_seconds']:.1f} s, validation PR AUC {training['best_val_pr_auc']:.4f}, "
+            f"threshold {model.threshold:.4f}; wrote {args.out}"
+        )
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import numpy as np
+    import polars as pl
+
+    from noshow import data
+    from noshow import schema as S
+    from noshow.files import atomic_path, check_writable_parent
+    from noshow.model import TrainedModel
+
+    check_writable_parent(args.out)
+    _check_device(args)
+    model = TrainedModel.load(args.model)
+    loaded = _resolve_data(args, require_label=False)
+    history = data.load(args.history) if args.history else None
+    if not loaded.has_label and history is None and not args.quiet:
+        print("noshow: note: no outcomes in the data and no --history: prior no-shows count as 0",
+              file=sys.stderr)
+    probability = model.predict_proba(loaded, args.backend, history, args.device)
+    scores = pl.DataFrame({
+        S.APPOINTMENT_ID: loaded.frame[S.APPOINTMENT_ID],
+        "no_show_probability": np.round(probability, 6),
+        "predicted_no_show": (probability >= model.threshold).astype(np.int8),
+    })
+    with atomic_path(args.out) as tmp:
+        scores.write_csv(tmp)
+    if not args.quiet:
+        flagged = int(scores["predicted_no_show"].sum())
+        print(f"scored {len(scores):,} appointments with {args.backend}: {flagged:,} flagged at threshold "
+              f"{model.threshold:.4f}; wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="noshow", description=__doc__.splitlines()[0])
     from noshow import __version__
@@ -92,6 +214,25 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=2016)
     synth.add_argument("--out", required=True, metavar="FILE", help="CSV to write (.gz compresses)")
     synth.set_defaults(run=cmd_synth)
+
+    train = commands.add_parser("train", help="train a model (NumPy or PyTorch twin) and save it")
+    _add_data(train)
+    train.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
+    train.add_argument("--device", default="cpu", help="torch device: cpu or cuda[:N]")
+    train.add_argument("--out", required=True, metavar="MODEL.npz")
+    train.add_argument("--quiet", action="store_true")
+    _add_network(train)
+    train.set_defaults(run=cmd_train)
+
+    predict = commands.add_parser("predict", help="score appointments with a saved model")
+    predict.add_argument("--model", required=True, metavar="MODEL.npz")
+    _add_data(predict)
+    predict.add_argument("--history", metavar="FILE", help="earlier, labelled appointments for patient history")
+    predict.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
+    predict.add_argument("--device", default="cpu")
+    predict.add_argument("--out", required=True, metavar="SCORES.csv")
+    predict.add_argument("--quiet", action="store_true")
+    predict.set_defaults(run=cmd_predict)
 
     return parser
 

@@ -1,0 +1,129 @@
+"""scikit-learn estimators for the two twins: ``NumpyMLPClassifier`` and ``TorchMLPClassifier``.
+
+They take a numeric feature matrix (use :class:`noshow.features.FeaturePipeline`, or any
+scikit-learn transformer, to get one) and follow the estimator API: ``fit``, ``predict``,
+``predict_proba``, ``decision_function``, ``classes_``, ``get_params``/``set_params`` and sample
+weights, so they work in pipelines, cross-validation, grid search and
+``TunedThresholdClassifierCV``. Binary classification only. ``predict`` uses probability 0.5, the
+scikit-learn convention; tune the threshold on validation data for imbalanced problems.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from noshow.model import sigmoid64
+from noshow.nn.config import MLPConfig
+from noshow.training import fit, make_backend
+
+
+class _MLPClassifier(ClassifierMixin, BaseEstimator):
+    """Shared implementation; subclasses only name their backend."""
+
+    _backend = ""
+
+    def __init__(self, hidden_layer_sizes=(64, 32), activation="relu", dropout=0.1, loss="bce",
+                 pos_weight="balanced", focal_gamma=2.0, optimizer="adamw", learning_rate=1e-3,
+                 momentum=0.9, weight_decay=1e-4, schedule="cosine", max_epochs=30, batch_size=512,
+                 early_stopping=True, validation_fraction=0.1, patience=6, dtype="float32",
+                 random_state=None, device="cpu"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.loss = loss
+        self.pos_weight = pos_weight
+        self.focal_gamma = focal_gamma
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.dtype = dtype
+        self.random_state = random_state
+        self.device = device
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def _config(self, seed: int, early_stopping: bool) -> MLPConfig:
+        return MLPConfig(
+            hidden=tuple(self.hidden_layer_sizes), activation=self.activation, dropout=self.dropout,
+            loss=self.loss, pos_weight=self.pos_weight, focal_gamma=self.focal_gamma,
+            optimizer=self.optimizer, lr=self.learning_rate, momentum=self.momentum,
+            weight_decay=self.weight_decay, schedule=self.schedule, epochs=self.max_epochs,
+            batch_size=self.batch_size, patience=self.patience if early_stopping else 0,
+            dtype=self.dtype, seed=seed,
+        )
+
+    def _validation_split(self, X, y, w, seed):
+        """Hold out a stratified ``validation_fraction`` for early stopping, when both classes allow."""
+        n_val = int(round(self.validation_fraction * len(y)))
+        if not self.early_stopping or n_val < 2 or np.bincount(y, minlength=2).min() < 4:
+            return X, y, w, None, None
+        idx = np.arange(len(y))
+        train, val = train_test_split(idx, test_size=n_val, stratify=y, random_state=seed)
+        return X[train], y[train], w[train], X[val], y[val]
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit on X (n_samples, n_features) and binary y; returns self."""
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        if len(self.classes_) != 2:
+            raise ValueError(
+                f"Only binary classification is supported by {type(self).__name__}; "
+                f"y has {len(self.classes_)} class(es)"
+            )
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        X_fit, y_fit, w_fit, X_val, y_val = self._validation_split(X, y_index, sample_weight, seed)
+        config = self._config(seed, X_val is not None)
+        backend = make_backend(self._backend, X.shape[1], config, device=self.device)
+        result = fit(backend, X_fit, y_fit, config, X_val, y_val, sample_weight=w_fit)
+        self.config_ = config
+        self.parameters_ = result.parameters
+        self.n_iter_ = result.epochs_run
+        self.best_epoch_ = result.best_epoch
+        self.loss_curve_ = [h.loss for h in result.history]
+        self.validation_scores_ = [h.val_pr_auc for h in result.history]
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        """Logit of P(classes_[1]) for each row, shape (n_samples,)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        backend = make_backend(self._backend, X.shape[1], self.config_, self.parameters_, self.device)
+        return np.asarray(backend.predict_logits(X), dtype=np.float64)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (n_samples, 2), columns in ``classes_`` order."""
+        p = sigmoid64(self.decision_function(X))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        positive = self.decision_function(X) > 0  # checks the fit before classes_ is read
+        return self.classes_[positive.astype(int)]
+
+
+class NumpyMLPClassifier(_MLPClassifier):
+    """The from-scratch NumPy MLP as a scikit-learn classifier."""
+
+    _backend = "numpy"
+
+
+class TorchMLPClassifier(_MLPClassifier):
+    """The PyTorch twin as a scikit-learn classifier."""
+
+    _backend = "torch"

@@ -1,0 +1,64 @@
+"""Metrics, computed with scikit-learn; their names are defined once, here.
+
+PR AUC is scikit-learn's average precision of the *scores* (never of hard labels). The decision
+threshold is chosen to maximise F1 on validation data and then applied, unchanged, to test data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as skm
+
+# Scalar metrics of every model, in report order (metrics.json keys).
+SCALAR_METRICS = ("accuracy", "precision", "recall", "f1", "pr_auc", "roc_auc", "brier", "threshold", "f1_at_0_5")
+CONFUSION = "confusion_matrix"  # [[TN, FP], [FN, TP]]
+INTERVAL_METRICS = ("pr_auc", "f1")  # metrics given bootstrap 95% intervals
+
+
+def best_f1_threshold(y_true: np.ndarray, probability: np.ndarray) -> float:
+    """The probability threshold (predict no-show when p >= t) that maximises F1 on these data."""
+    precision, recall, thresholds = skm.precision_recall_curve(y_true, probability)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    return float(thresholds[int(np.argmax(f1))])
+
+
+def classification_metrics(y_true: np.ndarray, probability: np.ndarray, threshold: float) -> dict:
+    """Every metric of :data:`SCALAR_METRICS` plus the confusion matrix, at ``threshold``.
+
+    Parameters
+    ----------
+    y_true : (n,) labels in {0, 1}; probability : (n,) predicted P(no-show); threshold in [0, 1].
+    """
+    y_true = np.asarray(y_true).astype(int)
+    probability = np.asarray(probability, dtype=np.float64)
+    predicted = (probability >= threshold).astype(int)
+    single_class = len(np.unique(y_true)) < 2
+    return {
+        "accuracy": float(skm.accuracy_score(y_true, predicted)),
+        "precision": float(skm.precision_score(y_true, predicted, zero_division=0)),
+        "recall": float(skm.recall_score(y_true, predicted, zero_division=0)),
+        "f1": float(skm.f1_score(y_true, predicted, zero_division=0)),
+        "pr_auc": float("nan") if single_class else float(skm.average_precision_score(y_true, probability)),
+        "roc_auc": float("nan") if single_class else float(skm.roc_auc_score(y_true, probability)),
+        "brier": float(skm.brier_score_loss(y_true, probability)),
+        "threshold": float(threshold),
+        "f1_at_0_5": float(skm.f1_score(y_true, (probability >= 0.5).astype(int), zero_division=0)),
+        CONFUSION: skm.confusion_matrix(y_true, predicted, labels=[0, 1]).tolist(),
+    }
+
+
+def bootstrap_ci(y_true: np.ndarray, probability: np.ndarray, threshold: float, n_boot: int = 200,
+                 seed: int = 0) -> dict[str, list[float]]:
+    """Percentile bootstrap 95% intervals of PR AUC and F1 over resampled test rows."""
+    y_true = np.asarray(y_true).astype(int)
+    rng = np.random.default_rng(seed)
+    predicted = (probability >= threshold).astype(int)
+    draws = {name: [] for name in INTERVAL_METRICS}
+    n = len(y_true)
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        if y_true[idx].min() == y_true[idx].max():
+            continue
+        draws["pr_auc"].append(skm.average_precision_score(y_true[idx], probability[idx]))
+        draws["f1"].append(skm.f1_score(y_true[idx], predicted[idx], zero_division=0))
+    return {name: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for name, v in draws.items()}

@@ -1,0 +1,232 @@
+"""A trained noshow model: features, network weights and decision threshold, and its file format.
+
+The model file is one ``.npz`` that ``numpy.load(path, allow_pickle=False)`` opens. It holds the
+network's parameters as named float arrays (``hidden.0.weight`` ... ``output.bias``, weights
+(out, in), the PyTorch ``state_dict`` layout) and one uint8 array ``__metadata__``: UTF-8 JSON with
+the architecture, feature pipeline, threshold, training settings, package versions, the training
+data's checksum and a SHA-256 of the weights. Both backends write and read the same file, so a
+model trained by either is served by either. Nothing in the file is ever executed: no pickle, and
+every array is checked for name, dtype, shape and finiteness before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from noshow import __version__
+from noshow import schema as S
+from noshow.data import Appointments, check_trainable
+from noshow.errors import NoshowError
+from noshow.features import FeaturePipeline, raw_features
+from noshow.files import atomic_path
+from noshow.metrics import best_f1_threshold
+from noshow.nn.config import MLPConfig, layer_sizes, parameter_names
+from noshow.splits import Split, make_split
+from noshow.training import TrainResult, fit, make_backend
+
+FORMAT = "noshow-model"
+FORMAT_VERSION = 1
+METADATA_KEY = "__metadata__"
+
+
+def sigmoid64(logits: np.ndarray) -> np.ndarray:
+    """Probabilities in float64 from logits of any float dtype (stable for large |z|)."""
+    z = np.asarray(logits, dtype=np.float64)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+@dataclass
+class Prepared:
+    """Features of every row with the pipeline fitted on the training rows of one split."""
+
+    data: Appointments
+    split: Split
+    pipeline: FeaturePipeline
+    X: np.ndarray  # (n_rows, n_features)
+    y: np.ndarray  # (n_rows,) in {0, 1}
+
+    def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        idx = getattr(self.split, name)
+        return self.X[idx], self.y[idx]
+
+
+def prepare(data: Appointments, split: str = "random", split_seed: int = 0, dtype: str = "float32") -> Prepared:
+    """Split ``data``, fit the feature pipeline on its training rows and build all features."""
+    check_trainable(data)
+    raw = raw_features(data.frame)
+    parts = make_split(data.frame, split, split_seed)
+    for name, idx in (("training", parts.train), ("validation", parts.val)):
+        labels = data.frame[S.TARGET].to_numpy()[idx]
+        if len(np.unique(labels)) < 2:
+            raise NoshowError(f"{data.source}: the {name} part of the {split} split has one class only")
+    pipeline = FeaturePipeline().fit(raw[parts.train])
+    X = pipeline.transform(raw, dtype=np.dtype(dtype))
+    return Prepared(data, parts, pipeline, X, data.frame[S.TARGET].to_numpy().astype(np.int64))
+
+
+@dataclass
+class TrainedModel:
+    """Everything needed to score new appointments, and the record of how it was trained."""
+
+    config: MLPConfig
+    parameters: dict[str, np.ndarray]
+    pipeline: FeaturePipeline
+    threshold: float
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.parameters["hidden.0.weight"].shape[1])
+
+    def predict_logits(self, X: np.ndarray, backend: str = "numpy", device: str = "cpu") -> np.ndarray:
+        net = make_backend(backend, self.n_inputs, self.config, self.parameters, device)
+        return net.predict_logits(np.asarray(X, dtype=self.config.np_dtype))
+
+    def predict_proba(self, data: Appointments, backend: str = "numpy", history: Appointments | None = None,
+                      device: str = "cpu") -> np.ndarray:
+        """P(no-show) of each appointment in ``data``, shape (n,), float64."""
+        raw = raw_features(data.frame, None if history is None else history.frame)
+        X = self.pipeline.transform(raw, dtype=self.config.np_dtype)
+        return sigmoid64(self.predict_logits(X, backend, device))
+
+    # --- file format -------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model atomically (no partial file on failure)."""
+        arrays = {name: np.ascontiguousarray(self.parameters[name]) for name in parameter_names(self.config)}
+        meta = dict(self.metadata)
+        meta.update(
+            format=FORMAT,
+            format_version=FORMAT_VERSION,
+            n_inputs=self.n_inputs,
+            config=self.config.to_dict(),
+            feature_pipeline=self.pipeline.to_dict(),
+            threshold=self.threshold,
+            weights_sha256=weights_digest(arrays),
+        )
+        meta.setdefault("versions", package_versions())
+        arrays[METADATA_KEY] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainedModel":
+        """Read and verify a model file; any problem is a :class:`NoshowError` naming the file."""
+        return _read_model(Path(path))
+
+
+def weights_digest(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over each parameter's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    import sklearn
+
+    return {"noshow": __version__, "numpy": np.__version__, "polars": pl.__version__,
+            "scikit-learn": sklearn.__version__, "python": platform.python_version()}
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    if not path.exists():
+        raise NoshowError(f"{path}: model file not found")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise NoshowError(f"{path}: not a noshow model file (a single array, not an .npz archive)")
+            return {name: archive[name] for name in archive.files}
+    except NoshowError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise NoshowError(f"{path}: refused: the file holds pickled or object data") from None
+        raise NoshowError(f"{path}: not a noshow model file ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise NoshowError(f"{path}: not a readable model file ({type(exc).__name__}: {exc})") from None
+
+
+def _read_metadata(path: Path, arrays: dict[str, np.ndarray]) -> dict:
+    raw = arrays.pop(METADATA_KEY, None)
+    if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
+        raise NoshowError(f"{path}: not a noshow model file (no metadata)")
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NoshowError(f"{path}: corrupt model metadata ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise NoshowError(f"{path}: not a noshow model file (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise NoshowError(f"{path}: unsupported model format version {meta.get('format_version')!r} (this noshow reads {FORMAT_VERSION})")
+    return meta
+
+
+def _check_parameters(path: Path, arrays: dict[str, np.ndarray], config: MLPConfig, n_inputs: int) -> None:
+    expected = parameter_names(config)
+    if sorted(arrays) != sorted(expected):
+        raise NoshowError(f"{path}: model arrays {sorted(arrays)} do not match its architecture")
+    shapes = []
+    for fan_in, fan_out in layer_sizes(n_inputs, config):
+        shapes += [(fan_out, fan_in), (fan_out,)]
+    for name, shape in zip(expected, shapes):
+        a = arrays[name]
+        if a.dtype != config.np_dtype or a.shape != shape:
+            raise NoshowError(f"{path}: array {name} is {a.dtype}{list(a.shape)}, expected {config.dtype}{list(shape)}")
+        if not np.all(np.isfinite(a)):
+            raise NoshowError(f"{path}: array {name} holds non-finite values")
+
+
+def _read_model(path: Path) -> TrainedModel:
+    arrays = _read_arrays(path)
+    meta = _read_metadata(path, arrays)
+    try:
+        config = MLPConfig.from_dict(meta["config"])
+        n_inputs = int(meta["n_inputs"])
+        pipeline = FeaturePipeline.from_dict(meta["feature_pipeline"])
+        threshold = float(meta["threshold"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NoshowError(f"{path}: corrupt model metadata ({type(exc).__name__}: {exc})") from None
+    _check_parameters(path, arrays, config, n_inputs)
+    if weights_digest(arrays) != meta.get("weights_sha256"):
+        raise NoshowError(f"{path}: weights do not match their recorded SHA-256 (file modified or corrupted)")
+    if len(pipeline.feature_names) != n_inputs or not 0.0 <= threshold <= 1.0:
+        raise NoshowError(f"{path}: inconsistent model (features {len(pipeline.feature_names)} vs inputs {n_inputs}, threshold {threshold})")
+    return TrainedModel(config, arrays, pipeline, threshold, meta)
+
+
+# --------------------------------------------------------------------------------------------------
+# Training a model from appointments
+
+
+def train_model(prepared: Prepared, backend: str, config: MLPConfig, progress: bool = False,
+                device: str = "cpu") -> tuple[TrainedModel, TrainResult]:
+    """Train on the training part, early-stop on validation, choose the max-F1 threshold there."""
+    X_train, y_train = prepared.part("train")
+    X_val, y_val = prepared.part("val")
+    net = make_backend(backend, prepared.X.shape[1], config, device=device)
+    result = fit(net, X_train, y_train, config, X_val, y_val, progress=progress, label=backend)
+    threshold = best_f1_threshold(y_val, sigmoid64(net.predict_logits(X_val)))
+    data = prepared.data
+    metadata = {
+        "trained_with": backend,
+        "data": {"source": data.source, "sha256": data.sha256, "synthetic": data.synthetic,
+                 "rows": len(data), "split": prepared.split.kind, **prepared.split.sizes()},
+        "training": {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+                     "train_seconds": result.train_seconds, "pos_weight": result.pos_weight,
+                     "best_val_pr_auc": max((h.val_pr_auc or 0.0) for h in result.history)},
+    }
+    return TrainedModel(config, result.parameters, prepared.pipeline, threshold, metadata), result

@@ -1,0 +1,142 @@
+"""Hyperparameters shared by both twins, the learning-rate schedule, and the initial weights.
+
+Both networks are built from one :class:`MLPConfig`, follow one :func:`lr_factor` schedule and start
+from the same :func:`initial_parameters`, so any difference between them is a bug.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "silu")
+LOSSES = ("bce", "focal")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "step")
+INITS = ("auto", "he", "glorot")
+DTYPES = ("float32", "float64")
+LEAKY_SLOPE = 0.01  # torch.nn.LeakyReLU's default
+
+
+@dataclass
+class MLPConfig:
+    """Architecture and training settings of the MLP (both backends).
+
+    ``pos_weight`` multiplies the loss of positive (no-show) samples: a number, or ``"balanced"``
+    for n_negative / n_positive of the training labels. ``focal_gamma`` is used by ``loss="focal"``.
+    ``weight_decay`` is L2 added to the gradient for ``sgd`` and ``adam`` and decoupled for
+    ``adamw`` (as in ``torch.optim``). ``patience`` counts epochs without a better validation
+    PR AUC before stopping; ``0`` disables early stopping.
+    """
+
+    hidden: tuple[int, ...] = (64, 32)
+    activation: str = "relu"
+    dropout: float = 0.1
+    init: str = "auto"
+    loss: str = "bce"
+    pos_weight: float | str = "balanced"
+    focal_gamma: float = 2.0
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    epochs: int = 30
+    batch_size: int = 512
+    patience: int = 6
+    dtype: str = "float32"
+    seed: int = 0
+
+    def __post_init__(self):
+        self.hidden = tuple(int(h) for h in self.hidden)
+        for name, allowed in (
+            ("activation", ACTIVATIONS),
+            ("loss", LOSSES),
+            ("optimizer", OPTIMIZERS),
+            ("schedule", SCHEDULES),
+            ("init", INITS),
+            ("dtype", DTYPES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError("hidden must list at least one positive layer width")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+        if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1 or self.patience < 0:
+            raise ValueError("lr, epochs and batch_size must be positive and patience non-negative")
+        if self.pos_weight != "balanced" and not float(self.pos_weight) > 0:
+            raise ValueError(f"pos_weight must be positive or 'balanced', not {self.pos_weight!r}")
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        return np.dtype(self.dtype)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["hidden"] = list(self.hidden)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MLPConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def resolve_pos_weight(config: MLPConfig, y: np.ndarray) -> float:
+    """The positive-class loss weight: ``config.pos_weight``, or n_neg / n_pos for "balanced"."""
+    if config.pos_weight != "balanced":
+        return float(config.pos_weight)
+    positives = float(np.sum(y == 1))
+    return (len(y) - positives) / max(positives, 1.0)
+
+
+def lr_factor(config: MLPConfig, epoch: int) -> float:
+    """Multiplier of the base learning rate during ``epoch`` (0-based), shared by both twins."""
+    if config.schedule == "cosine":
+        # Decays to 5% of the base rate at the last epoch, never to 0 (a wasted final epoch).
+        floor = 0.05
+        progress = epoch / max(config.epochs - 1, 1)
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    if config.schedule == "step":
+        return 0.5 ** (epoch // 10)
+    return 1.0
+
+
+def layer_sizes(n_inputs: int, config: MLPConfig) -> list[tuple[int, int]]:
+    """(fan_in, fan_out) of each Linear layer, the output layer (width 1) last."""
+    widths = [n_inputs, *config.hidden, 1]
+    return list(zip(widths[:-1], widths[1:]))
+
+
+def parameter_names(config: MLPConfig) -> list[str]:
+    """Names of the parameters, shared by both twins and the model file (torch's state_dict keys)."""
+    names = []
+    for i in range(len(config.hidden)):
+        names += [f"hidden.{i}.weight", f"hidden.{i}.bias"]
+    return names + ["output.weight", "output.bias"]
+
+
+def initial_parameters(n_inputs: int, config: MLPConfig) -> dict[str, np.ndarray]:
+    """Initial weights, drawn once from ``config.seed``; weights are (out, in), biases zero.
+
+    He (normal, std sqrt(2 / fan_in)) suits the ReLU family; Glorot (uniform,
+    limit sqrt(6 / (fan_in + fan_out))) suits tanh. ``init="auto"`` picks by activation.
+    """
+    rng = np.random.default_rng(config.seed)
+    scheme = config.init
+    if scheme == "auto":
+        scheme = "glorot" if config.activation == "tanh" else "he"
+    params = {}
+    names = iter(parameter_names(config))
+    for fan_in, fan_out in layer_sizes(n_inputs, config):
+        if scheme == "he":
+            weight = rng.normal(0.0, math.sqrt(2.0 / fan_in), size=(fan_out, fan_in))
+        else:
+            limit = math.sqrt(6.0 / (fan_in + fan_out))
+            weight = rng.uniform(-limit, limit, size=(fan_out, fan_in))
+        params[next(names)] = weight.astype(config.np_dtype)
+        params[next(names)] = np.zeros(fan_out, dtype=config.np_dtype)
+    return params

@@ -1,0 +1,101 @@
+"""The PyTorch twin: the same MLP as an idiomatic ``torch.nn.Module`` trained with ``torch.optim``.
+
+Parameter names (``hidden.0.weight`` ... ``output.bias``) and layouts ((out, in) weights) are those
+of :func:`noshow.nn.config.parameter_names`, so the NumPy twin's weights load with
+``load_state_dict`` unchanged and a model file serves either backend.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from noshow.nn.config import LEAKY_SLOPE, MLPConfig, initial_parameters, lr_factor
+
+TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def activation_module(name: str) -> nn.Module:
+    return {
+        "relu": nn.ReLU(),
+        "leaky_relu": nn.LeakyReLU(LEAKY_SLOPE),
+        "tanh": nn.Tanh(),
+        "silu": nn.SiLU(),
+    }[name]
+
+
+class TorchMLP(nn.Module):
+    """Linear -> activation -> dropout per hidden layer, then Linear to one logit per row."""
+
+    def __init__(self, n_inputs: int, config: MLPConfig):
+        super().__init__()
+        widths = [n_inputs, *config.hidden]
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.activation = activation_module(config.activation)
+        self.dropout = nn.Dropout(config.dropout)
+        self.output = nn.Linear(widths[-1], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, n_inputs) -> logits (n,)."""
+        for linear in self.hidden:
+            x = self.dropout(self.activation(linear(x)))
+        return self.output(x).squeeze(-1)
+
+
+def focal_loss_with_logits(z, y, pos_weight: float, gamma: float, sample_weight=None):
+    """Focal loss, mean over the batch; autograd supplies the gradient (see the NumPy twin)."""
+    ce = F.binary_cross_entropy_with_logits(z, y, reduction="none")
+    p_t = torch.exp(-ce)
+    alpha = 1 + (pos_weight - 1) * y
+    losses = alpha * (1 - p_t) ** gamma * ce
+    if sample_weight is not None:
+        losses = losses * sample_weight
+    return losses.mean()
+
+
+def loss_fn(config: MLPConfig, pos_weight: float):
+    """A function (logits, y, sample_weight) -> mean loss, matching the NumPy twin's."""
+    if config.loss == "focal":
+        return lambda z, y, w: focal_loss_with_logits(z, y, pos_weight, config.focal_gamma, w)
+    pw = torch.tensor(pos_weight, dtype=TORCH_DTYPES[config.dtype])
+
+    def bce(z, y, w):
+        return F.binary_cross_entropy_with_logits(z, y, weight=w, pos_weight=pw.to(z.device))
+
+    return bce
+
+
+def make_optimizer(model: nn.Module, config: MLPConfig) -> torch.optim.Optimizer:
+    # foreach=False keeps the per-parameter arithmetic identical to the NumPy twin's.
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay, foreach=False)
+    cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=False)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: MLPConfig):
+    """LambdaLR over the shared :func:`lr_factor`, stepped once per epoch."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(config, epoch))
+
+
+def build(n_inputs: int, config: MLPConfig, parameters: dict[str, np.ndarray] | None = None,
+          device: str = "cpu") -> TorchMLP:
+    """A TorchMLP holding ``parameters`` (default: the shared initial weights) in config's dtype."""
+    model = TorchMLP(n_inputs, config).to(dtype=TORCH_DTYPES[config.dtype])
+    params = parameters if parameters is not None else initial_parameters(n_inputs, config)
+    load_parameters(model, params)
+    return model.to(device)
+
+
+def load_parameters(model: TorchMLP, parameters: dict[str, np.ndarray]) -> None:
+    dtype = next(model.parameters()).dtype
+    state = {k: torch.as_tensor(np.asarray(v)).to(dtype) for k, v in parameters.items()}
+    model.load_state_dict(state)
+
+
+def parameters_of(model: TorchMLP) -> dict[str, np.ndarray]:
+    """Copies of the parameters as NumPy arrays, keyed by state_dict name."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}

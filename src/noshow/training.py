@@ -1,0 +1,202 @@
+"""One training loop for both twins.
+
+The loop owns everything that must be identical between the backends: the mini-batch order (one
+NumPy generator seeded from the config), the learning-rate schedule, early stopping on validation
+PR AUC with the best weights restored, timing and the progress bar. A backend only knows how to run
+one epoch over given batches, how to predict, and how to get and set its parameters.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.metrics import average_precision_score
+
+from noshow.nn.config import MLPConfig, lr_factor, resolve_pos_weight
+
+BACKENDS = ("numpy", "torch")
+
+
+@dataclass
+class EpochRecord:
+    """One epoch: mean training loss, validation PR AUC (None without validation data), seconds
+    since training started (cumulative wall time, evaluation included) and learning rate used."""
+
+    epoch: int
+    loss: float
+    val_pr_auc: float | None
+    seconds: float
+    lr: float
+
+
+@dataclass
+class TrainResult:
+    """Best parameters (by validation PR AUC, else the last) and the full training history."""
+
+    parameters: dict[str, np.ndarray]
+    history: list[EpochRecord] = field(default_factory=list)
+    best_epoch: int = 0
+    pos_weight: float = 1.0
+    train_seconds: float = 0.0
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+
+class NumpyBackend:
+    """Adapter of :class:`noshow.nn.numpy_mlp.NumpyMLP` to the training loop."""
+
+    name = "numpy"
+
+    def __init__(self, n_inputs: int, config: MLPConfig, parameters=None, device: str = "cpu"):
+        from noshow.nn import numpy_mlp
+
+        if device != "cpu":
+            raise ValueError("the NumPy backend runs on the CPU only")
+        self.config = config
+        self.net = numpy_mlp.NumpyMLP(n_inputs, config, parameters)
+        self.optimizer = numpy_mlp.make_optimizer(config)
+
+    def prepare(self, X, y, sample_weight):
+        dtype = self.config.np_dtype
+        self._X = np.ascontiguousarray(X, dtype=dtype)
+        self._y = np.asarray(y, dtype=dtype)
+        self._w = None if sample_weight is None else np.asarray(sample_weight, dtype=dtype)
+
+    def train_epoch(self, batches: list[np.ndarray], epoch: int, pos_weight: float) -> float:
+        self.optimizer.lr = self.config.lr * lr_factor(self.config, epoch)
+        total = 0.0
+        for idx in batches:
+            w = None if self._w is None else self._w[idx]
+            total += len(idx) * self.net.loss_and_gradients(self._X[idx], self._y[idx], pos_weight, w)
+            self.optimizer.step(self.net.parameters, self.net.gradients)
+        return total / len(self._y)
+
+    def predict_logits(self, X: np.ndarray) -> np.ndarray:
+        return self.net.predict_logits(np.asarray(X, dtype=self.config.np_dtype))
+
+    def get_parameters(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self.net.parameters.items()}
+
+    def set_parameters(self, parameters: dict[str, np.ndarray]) -> None:
+        for name, value in parameters.items():
+            self.net.parameters[name][...] = value
+
+
+class TorchBackend:
+    """Adapter of :class:`noshow.nn.torch_mlp.TorchMLP` (``torch.optim``, ``LambdaLR``)."""
+
+    name = "torch"
+
+    def __init__(self, n_inputs: int, config: MLPConfig, parameters=None, device: str = "cpu"):
+        import torch
+
+        from noshow.nn import torch_mlp
+
+        self.torch, self.tm = torch, torch_mlp
+        self.config = config
+        self.device = torch.device(device)
+        self.dtype = torch_mlp.TORCH_DTYPES[config.dtype]
+        # Dropout masks come from torch's generator; seeding it keeps runs reproducible.
+        torch.manual_seed(config.seed)
+        self.model = torch_mlp.build(n_inputs, config, parameters, device=device)
+        self.optimizer = torch_mlp.make_optimizer(self.model, config)
+        self.scheduler = torch_mlp.make_scheduler(self.optimizer, config)
+
+    def _tensor(self, array):
+        return self.torch.as_tensor(np.asarray(array)).to(device=self.device, dtype=self.dtype)
+
+    def prepare(self, X, y, sample_weight):
+        self._X, self._y = self._tensor(X), self._tensor(y)
+        self._w = None if sample_weight is None else self._tensor(sample_weight)
+        self._loss = None
+
+    def train_epoch(self, batches: list[np.ndarray], epoch: int, pos_weight: float) -> float:
+        torch = self.torch
+        if self._loss is None:
+            self._loss = self.tm.loss_fn(self.config, pos_weight)
+        self.model.train()
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        for idx in batches:
+            index = torch.from_numpy(idx).to(self.device)
+            w = None if self._w is None else self._w[index]
+            loss = self._loss(self.model(self._X[index]), self._y[index], w)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.detach().to(torch.float64) * len(idx)
+        self.scheduler.step()
+        return float(total) / len(self._y)
+
+    def predict_logits(self, X: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+        torch = self.torch
+        self.model.eval()
+        with torch.inference_mode():
+            out = [self.model(self._tensor(X[i:i + batch_size])).cpu().numpy()
+                   for i in range(0, len(X), batch_size)]
+        return np.concatenate(out) if out else np.zeros(0, dtype=self.config.np_dtype)
+
+    def get_parameters(self) -> dict[str, np.ndarray]:
+        return self.tm.parameters_of(self.model)
+
+    def set_parameters(self, parameters: dict[str, np.ndarray]) -> None:
+        self.tm.load_parameters(self.model, parameters)
+
+
+def make_backend(name: str, n_inputs: int, config: MLPConfig, parameters=None, device: str = "cpu"):
+    """The training adapter for ``name`` ("numpy" or "torch")."""
+    classes = {"numpy": NumpyBackend, "torch": TorchBackend}
+    if name not in classes:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return classes[name](n_inputs, config, parameters, device)
+
+
+def batch_order(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch's mini-batches: a fresh permutation of range(n) cut into batch_size pieces."""
+    perm = rng.permutation(n)
+    return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def fit(backend, X, y, config: MLPConfig, X_val=None, y_val=None, sample_weight=None,
+        progress: bool = False, label: str | None = None) -> TrainResult:
+    """Train ``backend`` on (X, y) with early stopping on (X_val, y_val) if given.
+
+    Parameters
+    ----------
+    X : (n, d) features; y : (n,) labels in {0, 1}; sample_weight : optional (n,) weights.
+    X_val, y_val : validation data for early stopping (PR AUC) and best-epoch selection.
+    progress : show a tqdm bar with epoch, loss and validation PR AUC on stderr.
+    """
+    from tqdm.auto import tqdm
+
+    y = np.asarray(y)
+    pos_weight = resolve_pos_weight(config, y)
+    backend.prepare(X, y, sample_weight)
+    rng = np.random.default_rng(config.seed)
+    use_val = X_val is not None and y_val is not None and len(np.unique(y_val)) == 2
+    result = TrainResult(parameters=backend.get_parameters(), pos_weight=pos_weight)
+    best = -np.inf
+    bar = tqdm(range(config.epochs), desc=label or backend.name, disable=not progress,
+               leave=False, unit="epoch", dynamic_ncols=True)
+    start = time.perf_counter()
+    for epoch in bar:
+        loss = backend.train_epoch(batch_order(len(y), config.batch_size, rng), epoch, pos_weight)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {loss}); lower --lr")
+        score = float(average_precision_score(y_val, backend.predict_logits(X_val))) if use_val else None
+        result.history.append(EpochRecord(epoch + 1, loss, score, time.perf_counter() - start,
+                                          config.lr * lr_factor(config, epoch)))
+        bar.set_postfix(loss=f"{loss:.4f}", val_pr_auc="-" if score is None else f"{score:.4f}")
+        if score is None or score > best:
+            best = score if score is not None else best
+            result.best_epoch = epoch + 1
+            result.parameters = backend.get_parameters()
+        elif config.patience and epoch + 1 - result.best_epoch >= config.patience:
+            break
+    bar.close()
+    result.train_seconds = time.perf_counter() - start
+    backend.set_parameters(result.parameters)
+    return result

@@ -1,0 +1,103 @@
+"""The twins are the same model: same start, same batches, same end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from noshow.model import sigmoid64
+from noshow.nn.config import MLPConfig
+from noshow.training import batch_order, fit, make_backend
+
+
+@pytest.fixture(scope="module")
+def problem(small_data):
+    from noshow.model import prepare
+
+    prepared = prepare(small_data, "random", 0, dtype="float64")
+    return prepared
+
+
+def _train_both(problem, config, with_val=False):
+    X, y = problem.part("train")
+    X_val, y_val = problem.part("val") if with_val else (None, None)
+    out = {}
+    for name in ("numpy", "torch"):
+        backend = make_backend(name, X.shape[1], config)
+        out[name] = (fit(backend, X.astype(config.np_dtype), y, config, X_val, y_val), backend)
+    return out
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_float64_weights_agree_to_1e_9_after_several_epochs(problem, optimizer):
+    config = MLPConfig(dtype="float64", dropout=0.0, epochs=5, patience=0, optimizer=optimizer,
+                       lr=0.01 if optimizer == "sgd" else 1e-3, batch_size=128)
+    runs = _train_both(problem, config)
+    numpy_w, torch_w = runs["numpy"][0].parameters, runs["torch"][0].parameters
+    diff = max(np.abs(numpy_w[k] - torch_w[k]).max() for k in numpy_w)
+    moved = max(np.abs(numpy_w[k] - runs["numpy"][1].net.parameters[k]).max() for k in numpy_w)
+    assert diff < 1e-9
+    assert runs["numpy"][0].epochs_run == 5
+
+
+def test_float64_focal_loss_twins_agree(problem):
+    config = MLPConfig(dtype="float64", dropout=0.0, epochs=3, patience=0, loss="focal", batch_size=128)
+    runs = _train_both(problem, config)
+    diff = max(np.abs(runs["numpy"][0].parameters[k] - runs["torch"][0].parameters[k]).max()
+               for k in runs["numpy"][0].parameters)
+    assert diff < 1e-9
+
+
+def test_float32_probabilities_agree_to_1e_4_on_held_out_rows(problem):
+    config = MLPConfig(dtype="float32", dropout=0.0, epochs=8, patience=0, batch_size=128)
+    runs = _train_both(problem, config)
+    X_test, _ = problem.part("test")
+    p_numpy = sigmoid64(runs["numpy"][1].predict_logits(X_test))
+    p_torch = sigmoid64(runs["torch"][1].predict_logits(X_test))
+    assert np.abs(p_numpy - p_torch).max() < 1e-4
+
+
+def test_training_moves_the_weights(problem):
+    config = MLPConfig(dtype="float64", dropout=0.0, epochs=2, patience=0)
+    X, y = problem.part("train")
+    backend = make_backend("numpy", X.shape[1], config)
+    start = backend.get_parameters()
+    result = fit(backend, X, y, config)
+    assert max(np.abs(result.parameters[k] - start[k]).max() for k in start) > 1e-3
+
+
+def test_both_twins_start_from_the_same_weights(problem):
+    config = MLPConfig(dtype="float32")
+    d = problem.X.shape[1]
+    a, b = make_backend("numpy", d, config).get_parameters(), make_backend("torch", d, config).get_parameters()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_batch_order_is_a_seeded_permutation():
+    first = batch_order(1000, 300, np.random.default_rng(5))
+    again = batch_order(1000, 300, np.random.default_rng(5))
+    assert [len(b) for b in first] == [300, 300, 300, 100]
+    assert np.array_equal(np.sort(np.concatenate(first)), np.arange(1000))
+    assert all(np.array_equal(x, y) for x, y in zip(first, again))
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch"])
+def test_same_seed_reproduces_weights_bit_for_bit(problem, name):
+    config = MLPConfig(dtype="float32", dropout=0.2, epochs=3, patience=0)
+    X, y = problem.part("train")
+    runs = [fit(make_backend(name, X.shape[1], config), X.astype(np.float32), y, config).parameters for _ in range(2)]
+    assert all(np.array_equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
+def test_early_stopping_restores_the_best_epoch(problem):
+    config = MLPConfig(dtype="float32", epochs=12, patience=2, lr=0.05)
+    X, y = problem.part("train")
+    X_val, y_val = problem.part("val")
+    backend = make_backend("numpy", X.shape[1], config)
+    result = fit(backend, X, y, config, X_val, y_val)
+    scores = [h.val_pr_auc for h in result.history]
+    assert result.best_epoch == int(np.argmax(scores)) + 1
+    assert result.epochs_run <= 12
+    from sklearn.metrics import average_precision_score
+
+    assert average_precision_score(y_val, backend.predict_logits(X_val)) == pytest.approx(max(scores))
