@@ -197,6 +197,29 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from pathlib import Path
+
+    from noshow import report
+    from noshow.compare import compare
+
+    config = _config(args)
+    _check_device(args)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise NoshowError(f"{out}: exists and is not a folder")
+    loaded = _resolve_data(args)
+    metrics, curves = compare(loaded, config, args.split, args.split_seed, args.seeds, args.threads,
+                              args.device, progress=not args.quiet)
+    written = report.write_report(metrics, curves, out)
+    if not args.quiet:
+        print(report.console_summary(metrics))
+        origin = " (SYNTHETIC DATA)" if loaded.synthetic else ""
+        print(f"\nwrote {len(written)} files to {out}/ in {metrics['compare_seconds']:.0f} s{origin}; "
+              f"open {out / 'report.html'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="noshow", description=__doc__.splitlines()[0])
     from noshow import __version__
@@ -233,6 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", required=True, metavar="SCORES.csv")
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(run=cmd_predict)
+
+    compare = commands.add_parser("compare", help="train both twins and references, write the report")
+    _add_data(compare)
+    compare.add_argument("--out", default="noshow-report", metavar="DIR", help="report folder (default noshow-report)")
+    compare.add_argument("--seeds", type=_positive_int, default=1, help="training seeds per model (mean ± std)")
+    compare.add_argument("--threads", type=_positive_int, default=None, help="threads per twin (default: all CPUs)")
+    compare.add_argument("--device", default="cpu", help="device of the PyTorch twin: cpu or cuda[:N]")
+    compare.add_argument("--quiet", action="store_true")
+    _add_network(compare)
+    compare.set_defaults(run=cmd_compare)
 
     return parser
 

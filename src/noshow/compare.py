@@ -1,0 +1,224 @@
+"""``noshow compare``: the fair comparison of the twins, with reference models, on one split.
+
+Protocol: one split, one feature pipeline fitted on its training rows, the same hyperparameters
+and seeds for both twins; every threshold is chosen on validation data (maximum F1) and applied
+unchanged to the test data; each twin trains in its own fresh process (:mod:`noshow.worker`) with
+the same thread count, so time and memory are measured the same way for both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from noshow import schema as S
+from noshow.data import Appointments
+from noshow.errors import NoshowError
+from noshow.metrics import (CONFUSION, INTERVAL_METRICS, SCALAR_METRICS, best_f1_threshold, bootstrap_ci,
+                            classification_metrics)
+from noshow.model import Prepared, prepare
+from noshow.nn.config import MLPConfig
+
+SCHEMA_VERSION = 1
+TWINS = ("numpy", "torch")
+COST_METRICS = ("train_seconds", "epochs", "seconds_per_epoch", "seconds_to_95pct", "import_rss_mb", "peak_rss_mb")
+
+# Figures reported by the original study (not reruns; its splits and settings differed).
+REPORTED = {
+    "numpy": {"accuracy": 0.8010, "f1": 0.0140, "pr_auc": 0.2759, "peak_rss_mb": 451.25,
+              "confusion_matrix": [[26512, 50], [6550, 47]]},
+    "torch": {"accuracy": 0.5606, "f1": 0.3434, "pr_auc": 0.2645, "peak_rss_mb": 2095.13,
+              "confusion_matrix": [[9852, 7817], [1897, 2540]]},
+}
+
+
+@dataclass
+class ModelRun:
+    """One model's predictions over seeds: per-seed test metrics and seed-0 curves."""
+
+    name: str
+    per_seed: list[dict] = field(default_factory=list)
+    test_probability: np.ndarray | None = None  # first seed, for the figures
+    extra: dict = field(default_factory=dict)
+
+    def add(self, y_val, p_val, y_test, p_test, threshold: float | None = None, seed: int = 0) -> None:
+        """Score one seed: threshold from validation unless given, metrics on test."""
+        if threshold is None:
+            threshold = best_f1_threshold(y_val, p_val)
+        scores = classification_metrics(y_test, p_test, threshold)
+        scores["seed"] = seed
+        scores["ci95"] = bootstrap_ci(y_test, p_test, threshold, seed=seed)
+        self.per_seed.append(scores)
+        if self.test_probability is None:
+            self.test_probability = np.asarray(p_test)
+
+    def summary(self) -> dict:
+        """Means over seeds (and std, per_seed and ci95 when there are several), per metrics.json."""
+        keys = [*SCALAR_METRICS, *[k for k in COST_METRICS if k in self.per_seed[0]]]
+        out = {k: float(np.mean([s[k] for s in self.per_seed])) for k in keys}
+        out[CONFUSION] = self.per_seed[0][CONFUSION]
+        out["ci95"] = {m: [float(np.mean([s["ci95"][m][i] for s in self.per_seed])) for i in (0, 1)]
+                       for m in INTERVAL_METRICS}
+        if len(self.per_seed) > 1:
+            out["std"] = {k: float(np.std([s[k] for s in self.per_seed], ddof=1)) for k in keys}
+            out["per_seed"] = self.per_seed
+        out.update(self.extra)
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# The twins, each in its own process
+
+
+def seconds_to_fraction(history: list[dict], fraction: float = 0.95) -> float:
+    """Seconds until validation PR AUC first reached ``fraction`` of its best value."""
+    scores = [h["val_pr_auc"] for h in history]
+    target = fraction * max(scores)
+    return next(h["seconds"] for h in history if h["val_pr_auc"] >= target)
+
+
+def run_twin(backend: str, data_path: str, split: str, split_seed: int, config: MLPConfig, seeds: list[int],
+             threads: int, device: str, progress: bool, folder: Path) -> dict:
+    """Train one twin in a fresh ``python -m noshow.worker`` process; return its JSON result."""
+    spec = {"backend": backend, "data": data_path, "split": split, "split_seed": split_seed,
+            "config": config.to_dict(), "seeds": seeds, "threads": threads,
+            "device": device if backend == "torch" else "cpu", "progress": progress, "out": str(folder)}
+    spec_path = folder / f"{backend}_spec.json"
+    spec_path.write_text(json.dumps(spec))
+    completed = subprocess.run([sys.executable, "-m", "noshow.worker", str(spec_path)],
+                               stderr=None if progress else subprocess.PIPE, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{backend} worker failed (exit {completed.returncode}): {completed.stderr or ''}")
+    return json.loads((folder / f"{backend}.json").read_text())
+
+
+def twin_run(result: dict, prepared: Prepared, folder: Path) -> ModelRun:
+    """Metrics and costs of one twin from its worker's files."""
+    run = ModelRun(result["backend"])
+    y_val, y_test = prepared.y[prepared.split.val], prepared.y[prepared.split.test]
+    for record in result["runs"]:
+        seed = record["seed"]
+        p_val, p_test = (np.load(folder / f"{result['backend']}_seed{seed}_{part}.npy") for part in ("val", "test"))
+        run.add(y_val, p_val, y_test, p_test, threshold=record["threshold"], seed=seed)
+        history = record["history"]
+        run.per_seed[-1].update(
+            train_seconds=record["train_seconds"],
+            epochs=record["best_epoch"],
+            seconds_per_epoch=record["train_seconds"] / record["epochs_run"],
+            seconds_to_95pct=seconds_to_fraction(history),
+            import_rss_mb=result["import_rss_mb"],
+            peak_rss_mb=result["peak_rss_mb"],
+        )
+    run.extra["epochs_run"] = result["runs"][0]["epochs_run"]
+    run.extra["history"] = result["runs"][0]["history"]
+    run.extra["threads"] = result["threads"]
+    return run
+
+
+# --------------------------------------------------------------------------------------------------
+# Reference models on the same split and features
+
+
+def reference_runs(prepared: Prepared, seeds: list[int], bayes: np.ndarray | None) -> list[ModelRun]:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    (X_train, y_train), (X_val, y_val), (X_test, y_test) = (prepared.part(p) for p in ("train", "val", "test"))
+    X_train, X_val, X_test = (np.asarray(a, dtype=np.float64) for a in (X_train, X_val, X_test))
+    always = ModelRun("always_show")
+    rate = float(y_train.mean())
+    # Predicts "show" for everyone: a constant probability, threshold above it.
+    always.add(y_val, np.full(len(y_val), rate), y_test, np.full(len(y_test), rate), threshold=1.0)
+    runs = [always]
+    makers = {
+        "logistic_regression": lambda seed: LogisticRegression(max_iter=2000),
+        "gradient_boosting": lambda seed: HistGradientBoostingClassifier(
+            learning_rate=0.05, max_iter=500, max_leaf_nodes=31, early_stopping=True,
+            validation_fraction=0.1, n_iter_no_change=20, random_state=seed),
+    }
+    for name, make in makers.items():
+        run = ModelRun(name)
+        for seed in seeds:
+            model = make(seed).fit(X_train, y_train)
+            run.add(y_val, model.predict_proba(X_val)[:, 1], y_test, model.predict_proba(X_test)[:, 1], seed=seed)
+        runs.append(run)
+    if bayes is not None:
+        run = ModelRun("bayes_limit")
+        run.add(y_val, bayes[prepared.split.val], y_test, bayes[prepared.split.test])
+        runs.append(run)
+    return runs
+
+
+# --------------------------------------------------------------------------------------------------
+# The whole job
+
+
+def machine() -> dict:
+    import sklearn
+    import torch
+
+    return {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count(),
+            "python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
+            "scikit-learn": sklearn.__version__}
+
+
+def data_file(data: Appointments, folder: Path) -> str:
+    """A path the workers can load: the source file, or the synthetic table written to ``folder``."""
+    if not data.synthetic:
+        return data.source
+    from noshow.synth import DEFAULT_ROWS, DEFAULT_SEED, write_synthetic
+
+    return str(write_synthetic(folder / "synthetic.csv", DEFAULT_ROWS, DEFAULT_SEED))
+
+
+def compare(data: Appointments, config: MLPConfig, split: str = "random", split_seed: int = 0, seeds: int = 1,
+            threads: int | None = None, device: str = "cpu", progress: bool = True) -> tuple[dict, dict]:
+    """Run the comparison; return (metrics.json content, seed-0 test probabilities by model)."""
+    if seeds < 1:
+        raise NoshowError("--seeds must be at least 1")
+    threads = threads or os.cpu_count() or 1
+    started = time.perf_counter()
+    prepared = prepare(data, split, split_seed, dtype=config.dtype)
+    seed_list = [config.seed + i for i in range(seeds)]
+    with tempfile.TemporaryDirectory(prefix="noshow-compare-") as tmp:
+        folder = Path(tmp)
+        path = data_file(data, folder)
+        twins = [twin_run(run_twin(b, path, split, split_seed, config, seed_list, threads, device, progress, folder),
+                          prepared, folder) for b in TWINS]
+    bayes = data.frame[S.TRUE_PROBABILITY].to_numpy() if data.synthetic and data.has_true_probability else None
+    runs = twins + reference_runs(prepared, seed_list, bayes)
+    metrics = {
+        "schema_version": SCHEMA_VERSION,
+        "data": {"source": data.source, "synthetic": data.synthetic, "sha256": data.sha256, "rows": len(data),
+                 "positive_rate": float(prepared.y.mean()), "split": split, "split_seed": split_seed,
+                 **prepared.split.sizes(), "seeds": seed_list, "n_features": int(prepared.X.shape[1])},
+        "config": config.to_dict(),
+        "models": {run.name: run.summary() for run in runs},
+        "reported": REPORTED,
+        "twin_agreement": twin_agreement(twins),
+        "machine": {**machine(), "threads": threads, "device": device},
+        "compare_seconds": time.perf_counter() - started,
+    }
+    curves = {run.name: run.test_probability for run in runs}
+    curves["y_test"] = prepared.y[prepared.split.test]
+    return metrics, curves
+
+
+def twin_agreement(twins: list[ModelRun]) -> dict:
+    """How closely the twins' seed-0 test probabilities and mean metrics agree."""
+    a, b = twins
+    return {
+        "max_abs_probability_difference": float(np.abs(a.test_probability - b.test_probability).max()),
+        "mean_abs_probability_difference": float(np.abs(a.test_probability - b.test_probability).mean()),
+        "pr_auc_difference": float(abs(a.summary()["pr_auc"] - b.summary()["pr_auc"])),
+        "f1_difference": float(abs(a.summary()["f1"] - b.summary()["f1"])),
+    }
