@@ -34,7 +34,7 @@ def test_model_file_opens_with_numpy_without_pickle(trained):
                      "output.weight", "output.bias", METADATA_KEY}
     assert meta["format"] == "noshow-model"
     assert meta["data"]["sha256"] and meta["versions"]["numpy"] == np.__version__
-    assert meta["config"]["hidden"] == [64, 32]
+    assert meta["config"]["hidden"] == [256, 128]
 
 
 def test_saved_model_loads_with_identical_weights_and_threshold(trained):

@@ -21,17 +21,20 @@ from noshow.model import sigmoid64
 from noshow.nn.config import MLPConfig
 from noshow.training import fit, make_backend
 
+_D = MLPConfig()  # the defaults, defined once in MLPConfig
+
 
 class _MLPClassifier(ClassifierMixin, BaseEstimator):
     """Shared implementation; subclasses only name their backend."""
 
     _backend = ""
 
-    def __init__(self, hidden_layer_sizes=(64, 32), activation="relu", dropout=0.1, loss="bce",
-                 pos_weight="balanced", focal_gamma=2.0, optimizer="adamw", learning_rate=1e-3,
-                 momentum=0.9, weight_decay=1e-4, schedule="cosine", max_epochs=30, batch_size=512,
-                 early_stopping=True, validation_fraction=0.1, patience=6, dtype="float32",
-                 random_state=None, device="cpu"):
+    def __init__(self, hidden_layer_sizes=_D.hidden, activation=_D.activation, dropout=_D.dropout,
+                 loss=_D.loss, pos_weight=_D.pos_weight, focal_gamma=_D.focal_gamma,
+                 optimizer=_D.optimizer, learning_rate=_D.lr, momentum=_D.momentum,
+                 weight_decay=_D.weight_decay, schedule=_D.schedule, max_epochs=_D.epochs,
+                 batch_size=_D.batch_size, early_stopping=True, validation_fraction=0.1,
+                 patience=_D.patience, dtype=_D.dtype, random_state=None, device="cpu"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dropout = dropout

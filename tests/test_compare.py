@@ -1,0 +1,129 @@
+"""noshow compare: the protocol, metrics.json, and the report files."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from noshow.compare import COST_METRICS, TWINS, ModelRun, seconds_to_fraction
+from noshow.metrics import SCALAR_METRICS, best_f1_threshold
+
+from conftest import assert_user_error, run_cli
+
+FAST = ("--epochs", "3", "--quiet")
+REQUIRED = {*SCALAR_METRICS, "confusion_matrix"}
+
+
+@pytest.fixture(scope="module")
+def report(small_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    result = run_cli("compare", "--data", str(small_csv), "--out", str(out), "--seeds", "2", *FAST)
+    assert result.returncode == 0, result.stderr
+    return out, json.loads((out / "metrics.json").read_text())
+
+
+def test_metrics_json_has_the_documented_layout(report):
+    _, metrics = report
+    assert metrics["schema_version"] == 1
+    assert {"source", "synthetic", "rows", "positive_rate", "split", "n_train", "n_val", "n_test", "seeds"} <= set(metrics["data"])
+    assert set(metrics["models"]) == {"numpy", "torch", "logistic_regression", "gradient_boosting", "always_show"}
+    for name, model in metrics["models"].items():
+        assert REQUIRED <= set(model), name
+        assert set(model["ci95"]) == {"pr_auc", "f1"}
+    for twin in TWINS:
+        assert set(COST_METRICS) <= set(metrics["models"][twin])
+    assert metrics["reported"]["numpy"]["f1"] == 0.0140
+    assert metrics["reported"]["torch"]["peak_rss_mb"] == 2095.13
+
+
+def test_several_seeds_give_mean_std_and_per_seed(report):
+    _, metrics = report
+    numpy_model = metrics["models"]["numpy"]
+    assert [s["seed"] for s in numpy_model["per_seed"]] == metrics["data"]["seeds"] == [0, 1]
+    assert numpy_model["pr_auc"] == pytest.approx(np.mean([s["pr_auc"] for s in numpy_model["per_seed"]]))
+    assert numpy_model["std"]["pr_auc"] >= 0
+
+
+def test_every_report_file_is_written(report):
+    out, _ = report
+    names = {p.name for p in out.iterdir()}
+    assert {"metrics.json", "report.md", "report.html", "pr_curves.png", "roc_curves.png", "confusion_numpy.png",
+            "confusion_torch.png", "training_curves.png", "cost.png", "calibration.png"} <= names
+    assert all((out / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names if n.endswith(".png"))
+
+
+def test_html_report_is_self_contained(report):
+    out, _ = report
+    page = (out / "report.html").read_text()
+    sources = re.findall(r'src="([^"]+)"', page)
+    assert len(sources) == 7
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "http" not in page
+
+
+def test_report_names_data_split_and_machine(report):
+    out, metrics = report
+    text = (out / "report.md").read_text()
+    assert metrics["data"]["source"] in text
+    assert f"{metrics['data']['n_test']:,} test" in text
+    assert "PyTorch 2." in text and "threads per twin" in text
+
+
+def test_threshold_is_chosen_on_validation_not_test():
+    rng = np.random.default_rng(0)
+    y_val = rng.integers(0, 2, 400)
+    p_val = np.clip(y_val * 0.3 + rng.random(400) * 0.7, 0, 1)
+    y_test = rng.integers(0, 2, 400)
+    p_test = rng.random(400)
+    run = ModelRun("m")
+    run.add(y_val, p_val, y_test, p_test)
+    assert run.summary()["threshold"] == best_f1_threshold(y_val, p_val)
+    assert run.summary()["threshold"] != best_f1_threshold(y_test, p_test)
+
+
+def test_best_f1_threshold_maximises_f1():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    p = np.clip(0.4 * y + rng.random(300) * 0.6, 0, 1)
+    best = f1_score(y, p >= best_f1_threshold(y, p))
+    assert all(best >= f1_score(y, p >= t) - 1e-12 for t in np.unique(p))
+
+
+def test_seconds_to_95pct_is_first_epoch_reaching_it():
+    history = [{"val_pr_auc": v, "seconds": s} for v, s in ((0.30, 1.0), (0.38, 2.0), (0.39, 3.0), (0.40, 4.0))]
+    assert seconds_to_fraction(history) == 2.0
+
+
+def test_compare_into_a_file_path_is_a_user_error(small_csv, tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    assert_user_error(run_cli("compare", "--data", str(small_csv), "--out", str(target)), "is not a folder")
+
+
+@pytest.mark.slow
+def test_synthetic_compare_reports_bayes_limit_and_twins_come_close(tmp_path):
+    out = tmp_path / "synthetic"
+    result = run_cli("compare", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "synthetic" in result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data"]["synthetic"] is True
+    assert "synthetic data" in (out / "report.md").read_text()
+    limit = metrics["models"]["bayes_limit"]["pr_auc"]
+    for twin in TWINS:
+        assert limit - metrics["models"][twin]["pr_auc"] < 0.02
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_real_data_twins_agree_within_0_005_and_beat_0_39(real_data_path, tmp_path):
+    out = tmp_path / "real"
+    result = run_cli("compare", "--data", str(real_data_path), "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    models = json.loads((out / "metrics.json").read_text())["models"]
+    assert abs(models["numpy"]["pr_auc"] - models["torch"]["pr_auc"]) < 0.005
+    assert models["numpy"]["pr_auc"] > 0.39 and models["torch"]["pr_auc"] > 0.39
