@@ -93,6 +93,18 @@ def test_best_f1_threshold_maximises_f1():
     assert all(best >= f1_score(y, p >= t) - 1e-12 for t in np.unique(p))
 
 
+def test_numpy_average_precision_equals_scikit_learn_with_ties():
+    from sklearn.metrics import average_precision_score
+
+    from noshow.metrics import average_precision
+
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        y = rng.integers(0, 2, 500)
+        scores = np.round(rng.random(500) + 0.3 * y, 1)  # coarse: many ties
+        assert average_precision(y, scores) == pytest.approx(average_precision_score(y, scores), abs=1e-12)
+
+
 def test_seconds_to_95pct_is_first_epoch_reaching_it():
     history = [{"val_pr_auc": v, "seconds": s} for v, s in ((0.30, 1.0), (0.38, 2.0), (0.39, 3.0), (0.40, 4.0))]
     assert seconds_to_fraction(history) == 2.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from noshow.model import sigmoid64
+from noshow.metrics import sigmoid64
 from noshow.nn.config import MLPConfig
 from noshow.training import batch_order, fit, make_backend
 
@@ -24,7 +24,7 @@ def _train_both(problem, config, with_val=False):
     out = {}
     for name in ("numpy", "torch"):
         backend = make_backend(name, X.shape[1], config)
-        out[name] = (fit(backend, X.astype(config.np_dtype), y, config, X_val, y_val), backend)
+        out[name] = (fit(backend, X, y, config, X_val, y_val), backend)
     return out
 
 
@@ -68,7 +68,7 @@ def test_training_moves_the_weights(problem):
 
 def test_both_twins_start_from_the_same_weights(problem):
     config = MLPConfig(dtype="float32")
-    d = problem.X.shape[1]
+    d = problem.features.width
     a, b = make_backend("numpy", d, config).get_parameters(), make_backend("torch", d, config).get_parameters()
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
@@ -85,7 +85,7 @@ def test_batch_order_is_a_seeded_permutation():
 def test_same_seed_reproduces_weights_bit_for_bit(problem, name):
     config = MLPConfig(dtype="float32", dropout=0.2, epochs=3, patience=0)
     X, y = problem.part("train")
-    runs = [fit(make_backend(name, X.shape[1], config), X.astype(np.float32), y, config).parameters for _ in range(2)]
+    runs = [fit(make_backend(name, X.width, config), X, y, config).parameters for _ in range(2)]
     assert all(np.array_equal(runs[0][k], runs[1][k]) for k in runs[0])
 
 

@@ -27,6 +27,7 @@ from noshow.metrics import (CONFUSION, INTERVAL_METRICS, SCALAR_METRICS, best_f1
                             classification_metrics)
 from noshow.model import Prepared, prepare
 from noshow.nn.config import MLPConfig
+from noshow.worker import save_parts
 
 SCHEMA_VERSION = 1
 TWINS = ("numpy", "torch")
@@ -86,11 +87,11 @@ def seconds_to_fraction(history: list[dict], fraction: float = 0.95) -> float:
     return next(h["seconds"] for h in history if h["val_pr_auc"] >= target)
 
 
-def run_twin(backend: str, data_path: str, split: str, split_seed: int, config: MLPConfig, seeds: list[int],
-             threads: int, device: str, progress: bool, folder: Path) -> dict:
-    """Train one twin in a fresh ``python -m noshow.worker`` process; return its JSON result."""
-    spec = {"backend": backend, "data": data_path, "split": split, "split_seed": split_seed,
-            "config": config.to_dict(), "seeds": seeds, "threads": threads,
+def run_twin(backend: str, width: int, config: MLPConfig, seeds: list[int], threads: int, device: str,
+             progress: bool, folder: Path) -> dict:
+    """Train one twin in a fresh ``python -m noshow.worker`` process on the features saved in
+    ``folder``; return its JSON result."""
+    spec = {"backend": backend, "width": width, "config": config.to_dict(), "seeds": seeds, "threads": threads,
             "device": device if backend == "torch" else "cpu", "progress": progress, "out": str(folder)}
     spec_path = folder / f"{backend}_spec.json"
     spec_path.write_text(json.dumps(spec))
@@ -108,7 +109,7 @@ def twin_run(result: dict, prepared: Prepared, folder: Path) -> ModelRun:
     for record in result["runs"]:
         seed = record["seed"]
         p_val, p_test = (np.load(folder / f"{result['backend']}_seed{seed}_{part}.npy") for part in ("val", "test"))
-        run.add(y_val, p_val, y_test, p_test, threshold=record["threshold"], seed=seed)
+        run.add(y_val, p_val, y_test, p_test, seed=seed)  # threshold: max F1 on validation
         history = record["history"]
         run.per_seed[-1].update(
             train_seconds=record["train_seconds"],
@@ -133,7 +134,7 @@ def reference_runs(prepared: Prepared, seeds: list[int], bayes: np.ndarray | Non
     from sklearn.linear_model import LogisticRegression
 
     (X_train, y_train), (X_val, y_val), (X_test, y_test) = (prepared.part(p) for p in ("train", "val", "test"))
-    X_train, X_val, X_test = (np.asarray(a, dtype=np.float64) for a in (X_train, X_val, X_test))
+    X_train, X_val, X_test = (a.to_array(np.float64) for a in (X_train, X_val, X_test))
     always = ModelRun("always_show")
     rate = float(y_train.mean())
     # Predicts "show" for everyone: a constant probability, threshold above it.
@@ -171,15 +172,6 @@ def machine() -> dict:
             "scikit-learn": sklearn.__version__}
 
 
-def data_file(data: Appointments, folder: Path) -> str:
-    """A path the workers can load: the source file, or the synthetic table written to ``folder``."""
-    if not data.synthetic:
-        return data.source
-    from noshow.synth import DEFAULT_ROWS, DEFAULT_SEED, write_synthetic
-
-    return str(write_synthetic(folder / "synthetic.csv", DEFAULT_ROWS, DEFAULT_SEED))
-
-
 def compare(data: Appointments, config: MLPConfig, split: str = "random", split_seed: int = 0, seeds: int = 1,
             threads: int | None = None, device: str = "cpu", progress: bool = True) -> tuple[dict, dict]:
     """Run the comparison; return (metrics.json content, seed-0 test probabilities by model)."""
@@ -191,16 +183,17 @@ def compare(data: Appointments, config: MLPConfig, split: str = "random", split_
     seed_list = [config.seed + i for i in range(seeds)]
     with tempfile.TemporaryDirectory(prefix="noshow-compare-") as tmp:
         folder = Path(tmp)
-        path = data_file(data, folder)
-        twins = [twin_run(run_twin(b, path, split, split_seed, config, seed_list, threads, device, progress, folder),
-                          prepared, folder) for b in TWINS]
+        save_parts(folder, prepared.features, prepared.y, prepared.split)
+        width = prepared.features.width
+        twins = [twin_run(run_twin(b, width, config, seed_list, threads, device, progress, folder), prepared, folder)
+                 for b in TWINS]
     bayes = data.frame[S.TRUE_PROBABILITY].to_numpy() if data.synthetic and data.has_true_probability else None
     runs = twins + reference_runs(prepared, seed_list, bayes)
     metrics = {
         "schema_version": SCHEMA_VERSION,
         "data": {"source": data.source, "synthetic": data.synthetic, "sha256": data.sha256, "rows": len(data),
                  "positive_rate": float(prepared.y.mean()), "split": split, "split_seed": split_seed,
-                 **prepared.split.sizes(), "seeds": seed_list, "n_features": int(prepared.X.shape[1])},
+                 **prepared.split.sizes(), "seeds": seed_list, "n_features": prepared.features.width},
         "config": config.to_dict(),
         "models": {run.name: run.summary() for run in runs},
         "reported": REPORTED,

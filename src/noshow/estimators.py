@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from noshow.model import sigmoid64
+from noshow.metrics import sigmoid64
 from noshow.nn.config import MLPConfig
 from noshow.training import fit, make_backend
 

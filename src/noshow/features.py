@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 
 from noshow import schema as S
+from noshow.encoded import Encoded
 
 # Numeric features and the transform applied before standardising (log1p tames long right tails:
 # lead times run to 179 days, prior-appointment counts to 80).
@@ -179,34 +180,29 @@ class FeaturePipeline:
             names += [f"{name}<{edges[0]:g}"] + [f"{name}>={e:g}" for e in edges]
         return names
 
+    def encode(self, raw: pl.DataFrame, dtype=np.float32) -> Encoded:
+        """Compact features of ``raw``: the dense columns in ``dtype``, one-hot groups as codes."""
+        if not self.is_fitted:
+            raise RuntimeError("FeaturePipeline.encode called before fit")
+        dense = np.empty((raw.height, len(NUMERIC) + len(BINARY)), dtype=dtype)
+        for j, (name, how) in enumerate(NUMERIC.items()):
+            values = _transform(raw[name].to_numpy().astype(np.float64), how)
+            dense[:, j] = (values - self.means[name]) / self.stds[name]
+        dense[:, len(NUMERIC):] = raw.select(BINARY).to_numpy()
+        hot, offset = [], dense.shape[1]
+        for name in CATEGORICAL:
+            vocabulary = self.vocabularies[name]
+            index = {v: i for i, v in enumerate(vocabulary)}
+            hot.append(offset + raw[name].replace_strict(index, default=len(vocabulary), return_dtype=pl.Int32).to_numpy())
+            offset += len(vocabulary) + 1
+        for name, edges in BINNED.items():
+            hot.append(offset + np.searchsorted(np.asarray(edges, dtype=np.float64), raw[name].to_numpy(), side="right"))
+            offset += len(edges) + 1
+        return Encoded(dense, np.column_stack(hot).astype(np.int16), offset)
+
     def transform(self, raw: pl.DataFrame, dtype=np.float32) -> np.ndarray:
         """Feature matrix of shape (n_rows, n_features) in ``dtype``."""
-        if not self.is_fitted:
-            raise RuntimeError("FeaturePipeline.transform called before fit")
-        blocks = []
-        for name, how in NUMERIC.items():
-            values = _transform(raw[name].to_numpy().astype(np.float64), how)
-            blocks.append(((values - self.means[name]) / self.stds[name])[:, None])
-        blocks.append(raw.select(BINARY).to_numpy().astype(np.float64))
-        for name in CATEGORICAL:
-            blocks.append(self._one_hot(raw[name], self.vocabularies[name]))
-        for name, edges in BINNED.items():
-            codes = np.searchsorted(np.asarray(edges, dtype=np.float64), raw[name].to_numpy(), side="right")
-            blocks.append(self._one_hot_codes(codes, len(edges) + 1))
-        return np.ascontiguousarray(np.hstack(blocks), dtype=dtype)
-
-    @staticmethod
-    def _one_hot(values: pl.Series, vocabulary: list[str]) -> np.ndarray:
-        index = {v: i for i, v in enumerate(vocabulary)}
-        codes = values.replace_strict(index, default=len(vocabulary), return_dtype=pl.Int64).to_numpy()
-        return FeaturePipeline._one_hot_codes(codes, len(vocabulary) + 1)
-
-    @staticmethod
-    def _one_hot_codes(codes: np.ndarray, width: int) -> np.ndarray:
-        """(n,) integer codes in [0, width) -> (n, width) one-hot float64 matrix."""
-        out = np.zeros((len(codes), width))
-        out[np.arange(len(codes)), codes] = 1.0
-        return out
+        return self.encode(raw, dtype).to_array(dtype)
 
     def to_dict(self) -> dict:
         return {

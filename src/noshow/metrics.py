@@ -2,12 +2,15 @@
 
 PR AUC is scikit-learn's average precision of the *scores* (never of hard labels). The decision
 threshold is chosen to maximise F1 on validation data and then applied, unchanged, to test data.
+
+scikit-learn is imported inside the functions that use it: importing ``sklearn.metrics`` loads
+SciPy (92 MB resident), and a training process needs only :func:`average_precision` for early
+stopping, which is computed here with NumPy and tested equal to scikit-learn's.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn import metrics as skm
 
 # Scalar metrics of every model, in report order (metrics.json keys).
 SCALAR_METRICS = ("accuracy", "precision", "recall", "f1", "pr_auc", "roc_auc", "brier", "threshold", "f1_at_0_5")
@@ -15,8 +18,31 @@ CONFUSION = "confusion_matrix"  # [[TN, FP], [FN, TP]]
 INTERVAL_METRICS = ("pr_auc", "f1")  # metrics given bootstrap 95% intervals
 
 
+def sigmoid64(logits: np.ndarray) -> np.ndarray:
+    """Probabilities in float64 from logits of any float dtype (stable for large |z|)."""
+    z = np.asarray(logits, dtype=np.float64)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def average_precision(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """Average precision (PR AUC) of ``scores`` for binary ``y_true``, exactly as
+    ``sklearn.metrics.average_precision_score``: sum over distinct score thresholds, from the
+    highest, of (recall gained) x (precision there); tied scores form one threshold."""
+    y_true = np.asarray(y_true)
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="mergesort")
+    ranked_scores, ranked = np.asarray(scores)[order], y_true[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(ranked_scores)), len(ranked) - 1]
+    true_pos = np.cumsum(ranked)[last_of_tie]
+    precision = true_pos / (last_of_tie + 1)
+    recall_gain = np.diff(np.r_[0, true_pos]) / true_pos[-1]
+    return float(np.sum(recall_gain * precision))
+
+
 def best_f1_threshold(y_true: np.ndarray, probability: np.ndarray) -> float:
     """The probability threshold (predict no-show when p >= t) that maximises F1 on these data."""
+    from sklearn import metrics as skm
+
     precision, recall, thresholds = skm.precision_recall_curve(y_true, probability)
     f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
     return float(thresholds[int(np.argmax(f1))])
@@ -29,6 +55,8 @@ def classification_metrics(y_true: np.ndarray, probability: np.ndarray, threshol
     ----------
     y_true : (n,) labels in {0, 1}; probability : (n,) predicted P(no-show); threshold in [0, 1].
     """
+    from sklearn import metrics as skm
+
     y_true = np.asarray(y_true).astype(int)
     probability = np.asarray(probability, dtype=np.float64)
     predicted = (probability >= threshold).astype(int)
@@ -50,6 +78,8 @@ def classification_metrics(y_true: np.ndarray, probability: np.ndarray, threshol
 def bootstrap_ci(y_true: np.ndarray, probability: np.ndarray, threshold: float, n_boot: int = 200,
                  seed: int = 0) -> dict[str, list[float]]:
     """Percentile bootstrap 95% intervals of PR AUC and F1 over resampled test rows."""
+    from sklearn import metrics as skm
+
     y_true = np.asarray(y_true).astype(int)
     rng = np.random.default_rng(seed)
     predicted = (probability >= threshold).astype(int)

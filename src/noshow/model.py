@@ -27,7 +27,8 @@ from noshow.data import Appointments, check_trainable
 from noshow.errors import NoshowError
 from noshow.features import FeaturePipeline, raw_features
 from noshow.files import atomic_path
-from noshow.metrics import best_f1_threshold
+from noshow.encoded import Encoded
+from noshow.metrics import best_f1_threshold, sigmoid64
 from noshow.nn.config import MLPConfig, layer_sizes, parameter_names
 from noshow.splits import Split, make_split
 from noshow.training import TrainResult, fit, make_backend
@@ -37,13 +38,6 @@ FORMAT_VERSION = 1
 METADATA_KEY = "__metadata__"
 
 
-def sigmoid64(logits: np.ndarray) -> np.ndarray:
-    """Probabilities in float64 from logits of any float dtype (stable for large |z|)."""
-    z = np.asarray(logits, dtype=np.float64)
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
-
-
 @dataclass
 class Prepared:
     """Features of every row with the pipeline fitted on the training rows of one split."""
@@ -51,12 +45,13 @@ class Prepared:
     data: Appointments
     split: Split
     pipeline: FeaturePipeline
-    X: np.ndarray  # (n_rows, n_features)
+    features: Encoded  # (n_rows, n_features), compact
     y: np.ndarray  # (n_rows,) in {0, 1}
 
-    def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+    def part(self, name: str) -> tuple[Encoded, np.ndarray]:
+        """Features and labels of the "train", "val" or "test" rows."""
         idx = getattr(self.split, name)
-        return self.X[idx], self.y[idx]
+        return self.features.subset(idx), self.y[idx]
 
 
 def prepare(data: Appointments, split: str = "random", split_seed: int = 0, dtype: str = "float32") -> Prepared:
@@ -69,8 +64,8 @@ def prepare(data: Appointments, split: str = "random", split_seed: int = 0, dtyp
         if len(np.unique(labels)) < 2:
             raise NoshowError(f"{data.source}: the {name} part of the {split} split has one class only")
     pipeline = FeaturePipeline().fit(raw[parts.train])
-    X = pipeline.transform(raw, dtype=np.dtype(dtype))
-    return Prepared(data, parts, pipeline, X, data.frame[S.TARGET].to_numpy().astype(np.int64))
+    features = pipeline.encode(raw, dtype=np.dtype(dtype))
+    return Prepared(data, parts, pipeline, features, data.frame[S.TARGET].to_numpy().astype(np.int64))
 
 
 @dataclass
@@ -87,16 +82,16 @@ class TrainedModel:
     def n_inputs(self) -> int:
         return int(self.parameters["hidden.0.weight"].shape[1])
 
-    def predict_logits(self, X: np.ndarray, backend: str = "numpy", device: str = "cpu") -> np.ndarray:
+    def predict_logits(self, X, backend: str = "numpy", device: str = "cpu") -> np.ndarray:
+        """Logits (n,) of an (n, n_inputs) array or :class:`Encoded`."""
         net = make_backend(backend, self.n_inputs, self.config, self.parameters, device)
-        return net.predict_logits(np.asarray(X, dtype=self.config.np_dtype))
+        return net.predict_logits(X)
 
     def predict_proba(self, data: Appointments, backend: str = "numpy", history: Appointments | None = None,
                       device: str = "cpu") -> np.ndarray:
         """P(no-show) of each appointment in ``data``, shape (n,), float64."""
         raw = raw_features(data.frame, None if history is None else history.frame)
-        X = self.pipeline.transform(raw, dtype=self.config.np_dtype)
-        return sigmoid64(self.predict_logits(X, backend, device))
+        return sigmoid64(self.predict_logits(self.pipeline.encode(raw, self.config.np_dtype), backend, device))
 
     # --- file format -------------------------------------------------------------------------
 
@@ -217,7 +212,7 @@ def train_model(prepared: Prepared, backend: str, config: MLPConfig, progress: b
     """Train on the training part, early-stop on validation, choose the max-F1 threshold there."""
     X_train, y_train = prepared.part("train")
     X_val, y_val = prepared.part("val")
-    net = make_backend(backend, prepared.X.shape[1], config, device=device)
+    net = make_backend(backend, prepared.features.width, config, device=device)
     result = fit(net, X_train, y_train, config, X_val, y_val, progress=progress, label=backend)
     threshold = best_f1_threshold(y_val, sigmoid64(net.predict_logits(X_val)))
     data = prepared.data

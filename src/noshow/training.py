@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.metrics import average_precision_score
-
+from noshow.encoded import Encoded, chunks, take_rows
+from noshow.metrics import average_precision
 from noshow.nn.config import MLPConfig, lr_factor, resolve_pos_weight
 
 BACKENDS = ("numpy", "torch")
@@ -61,8 +61,9 @@ class NumpyBackend:
         self.optimizer = numpy_mlp.make_optimizer(config)
 
     def prepare(self, X, y, sample_weight):
+        """Keep the training data; X is an (n, d) array or a compact :class:`Encoded`."""
         dtype = self.config.np_dtype
-        self._X = np.ascontiguousarray(X, dtype=dtype)
+        self._X = X if isinstance(X, Encoded) else np.ascontiguousarray(X, dtype=dtype)
         self._y = np.asarray(y, dtype=dtype)
         self._w = None if sample_weight is None else np.asarray(sample_weight, dtype=dtype)
 
@@ -71,12 +72,16 @@ class NumpyBackend:
         total = 0.0
         for idx in batches:
             w = None if self._w is None else self._w[idx]
-            total += len(idx) * self.net.loss_and_gradients(self._X[idx], self._y[idx], pos_weight, w)
+            X = take_rows(self._X, idx, self.config.np_dtype)
+            total += len(idx) * self.net.loss_and_gradients(X, self._y[idx], pos_weight, w)
             self.optimizer.step(self.net.parameters, self.net.gradients)
         return total / len(self._y)
 
-    def predict_logits(self, X: np.ndarray) -> np.ndarray:
-        return self.net.predict_logits(np.asarray(X, dtype=self.config.np_dtype))
+    def predict_logits(self, X) -> np.ndarray:
+        """Logits (n,) of an array or :class:`Encoded`, in chunks to bound memory."""
+        dtype = self.config.np_dtype
+        parts = [self.net.forward(take_rows(X, rows, dtype)) for rows in chunks(len(X))]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
     def get_parameters(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self.net.parameters.items()}
@@ -110,9 +115,23 @@ class TorchBackend:
         return self.torch.as_tensor(np.asarray(array)).to(device=self.device, dtype=self.dtype)
 
     def prepare(self, X, y, sample_weight):
-        self._X, self._y = self._tensor(X), self._tensor(y)
+        """Move the training data to the device once; an :class:`Encoded` stays compact there."""
+        if isinstance(X, Encoded):
+            self._X = (self._tensor(X.dense), self.torch.as_tensor(X.hot, dtype=self.torch.long, device=self.device), X.width)
+        else:
+            self._X = self._tensor(X)
+        self._y = self._tensor(y)
         self._w = None if sample_weight is None else self._tensor(sample_weight)
         self._loss = None
+
+    def _batch(self, index):
+        """Dense input rows of one mini-batch; one-hot columns are scattered in on the device."""
+        if not isinstance(self._X, tuple):
+            return self._X[index]
+        dense, hot, width = self._X
+        out = self.torch.zeros((len(index), width), dtype=self.dtype, device=self.device)
+        out[:, : dense.shape[1]] = dense[index]
+        return out.scatter_(1, hot[index], 1.0)
 
     def train_epoch(self, batches: list[np.ndarray], epoch: int, pos_weight: float) -> float:
         torch = self.torch
@@ -123,7 +142,7 @@ class TorchBackend:
         for idx in batches:
             index = torch.from_numpy(idx).to(self.device)
             w = None if self._w is None else self._w[index]
-            loss = self._loss(self.model(self._X[index]), self._y[index], w)
+            loss = self._loss(self.model(self._batch(index)), self._y[index], w)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -131,12 +150,13 @@ class TorchBackend:
         self.scheduler.step()
         return float(total) / len(self._y)
 
-    def predict_logits(self, X: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+    def predict_logits(self, X) -> np.ndarray:
+        """Logits (n,) of an array or :class:`Encoded`, in chunks to bound memory."""
         torch = self.torch
         self.model.eval()
         with torch.inference_mode():
-            out = [self.model(self._tensor(X[i:i + batch_size])).cpu().numpy()
-                   for i in range(0, len(X), batch_size)]
+            out = [self.model(self._tensor(take_rows(X, rows, self.config.np_dtype))).cpu().numpy()
+                   for rows in chunks(len(X))]
         return np.concatenate(out) if out else np.zeros(0, dtype=self.config.np_dtype)
 
     def get_parameters(self) -> dict[str, np.ndarray]:
@@ -166,7 +186,7 @@ def fit(backend, X, y, config: MLPConfig, X_val=None, y_val=None, sample_weight=
 
     Parameters
     ----------
-    X : (n, d) features; y : (n,) labels in {0, 1}; sample_weight : optional (n,) weights.
+    X : (n, d) features (array or :class:`Encoded`); y : (n,) labels in {0, 1}; sample_weight : optional (n,) weights.
     X_val, y_val : validation data for early stopping (PR AUC) and best-epoch selection.
     progress : show a tqdm bar with epoch, loss and validation PR AUC on stderr.
     """
@@ -186,7 +206,7 @@ def fit(backend, X, y, config: MLPConfig, X_val=None, y_val=None, sample_weight=
         loss = backend.train_epoch(batch_order(len(y), config.batch_size, rng), epoch, pos_weight)
         if not np.isfinite(loss):
             raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {loss}); lower --lr")
-        score = float(average_precision_score(y_val, backend.predict_logits(X_val))) if use_val else None
+        score = average_precision(y_val, backend.predict_logits(X_val)) if use_val else None
         result.history.append(EpochRecord(epoch + 1, loss, score, time.perf_counter() - start,
                                           config.lr * lr_factor(config, epoch)))
         bar.set_postfix(loss=f"{loss:.4f}", val_pr_auc="-" if score is None else f"{score:.4f}")

@@ -1,10 +1,12 @@
 """One twin's training run in a fresh process, so both twins' time and memory are measured alike.
 
-``python -m noshow.worker SPEC.json`` reads a job written by :mod:`noshow.compare`: data file,
-split, backend, config, seeds, thread count. It pins the thread count before importing any numeric
-library, records resident memory after the imports, trains one model per seed, and writes
+``python -m noshow.worker SPEC.json`` reads a job written by :mod:`noshow.compare`: a folder of
+prepared features (the parent builds them once, so both twins get the very same arrays), backend,
+config, seeds, thread count. It pins the thread count before importing any numeric library,
+imports only what training needs (NumPy and tqdm, plus PyTorch for the PyTorch twin; neither the
+data libraries nor SciPy), records resident memory after the imports, trains one model per seed, and writes
 ``<backend>.json`` (costs, histories) and ``<backend>_seed<S>_<part>.npy`` (validation and test
-probabilities) into the job's folder. Peak memory is the process's peak RSS (``getrusage``), the
+probabilities) into the job's folder. Peak memory is the process's peak RSS (see :func:`peak_rss_mb`), the
 same measure for both twins.
 """
 
@@ -26,23 +28,63 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MB (Linux reports KiB, macOS bytes)."""
+    """Peak resident set size of this process in MB.
+
+    On Linux this is ``VmHWM`` from /proc/self/status, the high-water mark of this program's own
+    address space. ``getrusage``'s ``ru_maxrss`` survives ``exec``, so a worker started by
+    fork + exec would report its parent's size if the parent was larger (seen here: 299 MB
+    reported for a worker that never exceeded 60 MB). Elsewhere we fall back to ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
 
 
+PARTS = ("train", "val", "test")
+
+
 def _import_stack(backend: str) -> None:
     """Import everything training needs, so 'memory after imports' covers it all."""
     import numpy  # noqa: F401
-    import polars  # noqa: F401
-    import sklearn.metrics  # noqa: F401
+    import tqdm  # noqa: F401
 
-    import noshow.model  # noqa: F401
+    import noshow.training  # noqa: F401
 
     if backend == "torch":
-        import torch  # noqa: F401
+        # torch.optim loads torch._dynamo (and sympy) when the first optimiser is built: 74 MB that
+        # belong to the library, so they are imported, and counted, here.
+        import torch._dynamo  # noqa: F401
+
+        import noshow.nn.torch_mlp  # noqa: F401
+    else:
+        import noshow.nn.numpy_mlp  # noqa: F401
+
+
+def save_parts(folder, features, y, split) -> None:
+    """Write each part's compact features and labels for the workers (plain .npy, no pickle)."""
+    import numpy as np
+
+    for part in PARTS:
+        idx = getattr(split, part)
+        features.subset(idx).save(os.path.join(folder, part))
+        np.save(os.path.join(folder, f"{part}.y.npy"), y[idx], allow_pickle=False)
+
+
+def load_parts(folder, width: int) -> dict:
+    import numpy as np
+
+    from noshow.encoded import Encoded
+
+    return {part: (Encoded.load(os.path.join(folder, part), width),
+                   np.load(os.path.join(folder, f"{part}.y.npy"), allow_pickle=False)) for part in PARTS}
 
 
 def run(spec: dict) -> dict:
@@ -56,25 +98,22 @@ def run(spec: dict) -> dict:
 
     import numpy as np
 
-    from noshow.data import load
-    from noshow.model import prepare, sigmoid64, train_model
+    from noshow.metrics import sigmoid64
     from noshow.nn.config import MLPConfig
+    from noshow.training import fit, make_backend
 
-    data = load(spec["data"])
-    base = MLPConfig.from_dict(spec["config"])
-    prepared = prepare(data, spec["split"], spec["split_seed"], base.dtype)
+    parts = load_parts(spec["out"], spec["width"])
+    (X, y), (X_val, y_val) = parts["train"], parts["val"]
     runs = []
     for seed in spec["seeds"]:
         config = MLPConfig.from_dict({**spec["config"], "seed": seed})
-        model, result = train_model(prepared, spec["backend"], config, progress=spec["progress"],
-                                    device=spec["device"])
-        for part in ("val", "test"):
-            X, _ = prepared.part(part)
-            probability = sigmoid64(model.predict_logits(X, spec["backend"], spec["device"]))
-            np.save(os.path.join(spec["out"], f"{spec['backend']}_seed{seed}_{part}.npy"), probability)
+        net = make_backend(spec["backend"], spec["width"], config, device=spec["device"])
+        result = fit(net, X, y, config, X_val, y_val, progress=spec["progress"], label=f"{spec['backend']} seed {seed}")
+        probability = {part: sigmoid64(net.predict_logits(parts[part][0])) for part in ("val", "test")}
+        for part, p in probability.items():
+            np.save(os.path.join(spec["out"], f"{spec['backend']}_seed{seed}_{part}.npy"), p)
         runs.append({
             "seed": seed,
-            "threshold": model.threshold,
             "train_seconds": result.train_seconds,
             "epochs_run": result.epochs_run,
             "best_epoch": result.best_epoch,

@@ -285,8 +285,3 @@ class NumpyMLP:
             loss, grad = bce_with_logits(z, y, pos_weight, sw)
         self.backward(grad.astype(z.dtype, copy=False))
         return loss
-
-    def predict_logits(self, X: np.ndarray, batch_size: int = 65536) -> np.ndarray:
-        """Logits (n,) in evaluation mode (no dropout), in chunks to bound memory."""
-        return np.concatenate([self.forward(X[i:i + batch_size]) for i in range(0, len(X), batch_size)]) \
-            if len(X) else np.zeros(0, dtype=self.config.np_dtype)
