@@ -220,6 +220,32 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def _row_counts(text: str) -> list[int]:
+    try:
+        counts = [int(float(part)) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of row counts") from None
+    if min(counts) < 1000:
+        raise argparse.ArgumentTypeError("row counts must be at least 1000")
+    return counts
+
+
+def cmd_bench(args) -> int:
+    import os
+    from pathlib import Path
+
+    from noshow import bench
+
+    loaded = _resolve_data(args)
+    result = bench.run_bench(loaded, args.threads or os.cpu_count() or 1, args.repeats, args.scale,
+                             progress=not args.quiet)
+    written = bench.write(result, Path(args.out))
+    if not args.quiet:
+        print(bench.summary(result))
+        print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="noshow", description=__doc__.splitlines()[0])
     from noshow import __version__
@@ -266,6 +292,16 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--quiet", action="store_true")
     _add_network(compare)
     compare.set_defaults(run=cmd_compare)
+
+    bench = commands.add_parser("bench", help="measure speed and memory of the twins; write bench.json")
+    _add_data(bench)
+    bench.add_argument("--out", default="bench-out", metavar="DIR")
+    bench.add_argument("--threads", type=_positive_int, default=None, help="threads for every measurement (default: all CPUs)")
+    bench.add_argument("--repeats", type=_positive_int, default=3, help="runs per timing; the median is kept")
+    bench.add_argument("--scale", type=_row_counts, default=None, metavar="N,N,...",
+                       help="also train streamed from disk on synthetic data of these sizes, e.g. 1e5,1e6,1e7")
+    bench.add_argument("--quiet", action="store_true")
+    bench.set_defaults(run=cmd_bench)
 
     return parser
 

@@ -88,10 +88,11 @@ def seconds_to_fraction(history: list[dict], fraction: float = 0.95) -> float:
 
 
 def run_twin(backend: str, width: int, config: MLPConfig, seeds: list[int], threads: int, device: str,
-             progress: bool, folder: Path) -> dict:
+             progress: bool, folder: Path, validate: bool = True) -> dict:
     """Train one twin in a fresh ``python -m noshow.worker`` process on the features saved in
     ``folder``; return its JSON result."""
     spec = {"backend": backend, "width": width, "config": config.to_dict(), "seeds": seeds, "threads": threads,
+            "validate": validate,
             "device": device if backend == "torch" else "cpu", "progress": progress, "out": str(folder)}
     spec_path = folder / f"{backend}_spec.json"
     spec_path.write_text(json.dumps(spec))

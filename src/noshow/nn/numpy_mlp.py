@@ -24,8 +24,10 @@ from noshow.nn.config import LEAKY_SLOPE, MLPConfig, initial_parameters, paramet
 class Linear:
     """Affine layer ``y = x @ W.T + b``; W is (d_out, d_in), b is (d_out,)."""
 
-    def __init__(self, weight: np.ndarray, bias: np.ndarray):
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, input_grad: bool = True):
         self.params = {"weight": weight, "bias": bias}
+        # The first layer's input is data: its gradient is never used, and costs a full matmul.
+        self.input_grad = input_grad
         self.grads = {"weight": np.zeros_like(weight), "bias": np.zeros_like(bias)}
         self._x = None
 
@@ -34,11 +36,12 @@ class Linear:
             self._x = x
         return x @ self.params["weight"].T + self.params["bias"]
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        """(n, d_out) -> (n, d_in); stores dL/dW (d_out, d_in) and dL/db (d_out,)."""
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
+        """(n, d_out) -> (n, d_in), or None without ``input_grad``; stores dL/dW (d_out, d_in)
+        and dL/db (d_out,)."""
         np.matmul(grad_out.T, self._x, out=self.grads["weight"])
         np.sum(grad_out, axis=0, out=self.grads["bias"])
-        return grad_out @ self.params["weight"]
+        return grad_out @ self.params["weight"] if self.input_grad else None
 
 
 class Activation:
@@ -252,7 +255,8 @@ class NumpyMLP:
         self._add_linear("output")
 
     def _add_linear(self, prefix: str) -> None:
-        layer = Linear(self.parameters[f"{prefix}.weight"], self.parameters[f"{prefix}.bias"])
+        layer = Linear(self.parameters[f"{prefix}.weight"], self.parameters[f"{prefix}.bias"],
+                       input_grad=bool(self.layers))
         self.linears[prefix] = layer
         self.layers.append(layer)
 
@@ -273,6 +277,8 @@ class NumpyMLP:
         g = grad_logits[:, None]
         for layer in reversed(self.layers):
             g = layer.backward(g)
+            if g is None:  # reached the first layer
+                break
 
     def loss_and_gradients(self, X, y, pos_weight: float, sample_weight=None, train: bool = True) -> float:
         """Forward, loss and backward on one batch; returns the mean loss, fills ``gradients``."""
