@@ -69,3 +69,27 @@ def take_rows(X, index, dtype) -> np.ndarray:
 def chunks(n: int, size: int = 2048):
     """Slices covering range(n) in pieces of at most ``size`` rows (bounds memory when predicting)."""
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+@dataclass(frozen=True)
+class ChunkStore:
+    """Rows of a feature matrix stored on disk as chunks (``Encoded.save`` files plus labels), for
+    data larger than memory: training reads one chunk at a time, never all rows.
+
+    ``prefixes`` name the chunks; each has ``<prefix>.dense.npy``, ``<prefix>.hot.npy`` and
+    ``<prefix>.y.npy``.
+    """
+
+    prefixes: tuple[str, ...]
+    width: int
+
+    def chunk(self, i: int) -> tuple[Encoded, np.ndarray]:
+        prefix = self.prefixes[i]
+        return Encoded.load(prefix, self.width), np.load(f"{prefix}.y.npy", allow_pickle=False)
+
+    def labels(self) -> np.ndarray:
+        """All labels (n,), small enough to hold: one byte or so per row."""
+        return np.concatenate([np.load(f"{p}.y.npy", allow_pickle=False) for p in self.prefixes])
+
+    def __len__(self) -> int:
+        return sum(len(np.load(f"{p}.y.npy", mmap_mode="r", allow_pickle=False)) for p in self.prefixes)

@@ -71,7 +71,7 @@ def history_features(frame: pl.DataFrame) -> pl.DataFrame:
     appointment (null for a first one), and the patient's number of appointments that same day.
     """
     key, date = S.PATIENT_KEY, S.APPOINTMENT_DATE
-    outcome = pl.col(S.TARGET).fill_null(0) if S.TARGET in frame.columns else pl.lit(0)
+    outcome = pl.col(S.TARGET).fill_null(0) if S.TARGET in frame.collect_schema().names() else pl.lit(0)
     rows = frame.select(key, date, outcome.cast(pl.Int32).alias("_no_show")).with_row_index("_row")
     per_day = (
         rows.group_by(key, date)
@@ -89,7 +89,7 @@ def history_features(frame: pl.DataFrame) -> pl.DataFrame:
     return joined.select(HISTORY)
 
 
-def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None) -> pl.DataFrame:
+def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past: pl.DataFrame | None = None) -> pl.DataFrame:
     """Named, unscaled features of every appointment in ``frame``.
 
     Parameters
@@ -97,6 +97,8 @@ def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None) -> pl
     frame : validated appointments (see :mod:`noshow.data`).
     history : optional earlier, labelled appointments of the same patients. They count towards the
         history features of ``frame``'s rows and are not returned.
+    past : optional :func:`history_features` of ``frame``'s rows, computed beforehand (files
+        larger than memory compute them over the whole file, then features chunk by chunk).
 
     Returns
     -------
@@ -104,7 +106,9 @@ def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None) -> pl
     :data:`CATEGORICAL`. Units: days for ``lead_days`` and ``days_since_previous``, hours (0-23,
     UTC) for ``booking_hour``, years for ``age``.
     """
-    if history is not None and history.height:
+    if past is not None:
+        pass
+    elif history is not None and history.height:
         common = [c for c in history.columns if c in frame.columns]
         both = pl.concat([history.select(common), frame.select(common)], how="diagonal_relaxed")
         past = history_features(both).slice(history.height)
@@ -136,6 +140,22 @@ def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None) -> pl
     )
 
 
+def _merge_moments(moments: tuple[int, float, float], values: np.ndarray) -> tuple[int, float, float]:
+    """Combine running (n, mean, M2) with a new chunk of values (Chan, Golub & LeVeque 1979)."""
+    n_a, mean_a, m2_a = moments
+    n_b = len(values)
+    if n_b == 0:
+        return moments
+    mean_b = values.sum() / n_b
+    deviation = values - mean_b
+    m2_b = (deviation * deviation).sum()
+    if n_a == 0:
+        return n_b, mean_b, m2_b
+    n = n_a + n_b
+    delta = mean_b - mean_a
+    return n, mean_a + delta * n_b / n, m2_a + m2_b + delta * delta * n_a * n_b / n
+
+
 def _transform(values: np.ndarray, how: str) -> np.ndarray:
     return np.log1p(np.maximum(values, 0.0)) if how == "log1p" else values
 
@@ -160,15 +180,30 @@ class FeaturePipeline:
 
     def fit(self, raw: pl.DataFrame) -> "FeaturePipeline":
         """Learn means, stds and vocabularies from ``raw`` (training rows only)."""
-        for name, how in NUMERIC.items():
-            values = _transform(raw[name].to_numpy().astype(np.float64), how)
-            self.means[name] = float(values.mean())
-            std = float(values.std())
+        return self.fit_chunks([raw])
+
+    def fit_chunks(self, chunks) -> "FeaturePipeline":
+        """Learn from training rows given in pieces (files larger than memory).
+
+        Means and variances are merged across chunks with Chan et al.'s pairwise formula; for one
+        chunk the result is bit-identical to ``numpy.mean`` and ``numpy.std``.
+        """
+        moments = {name: (0, 0.0, 0.0) for name in NUMERIC}  # (n, mean, sum of squared deviations)
+        counts: dict[str, dict[str, int]] = {name: {} for name in CATEGORICAL}
+        for raw in chunks:
+            for name, how in NUMERIC.items():
+                values = _transform(raw[name].to_numpy().astype(np.float64), how)
+                moments[name] = _merge_moments(moments[name], values)
+            for name in CATEGORICAL:
+                for value, count in raw[name].value_counts().iter_rows():
+                    counts[name][value] = counts[name].get(value, 0) + count
+        for name, (n, mean, m2) in moments.items():
+            self.means[name] = float(mean)
+            std = float(np.sqrt(m2 / n)) if n else 0.0
             self.stds[name] = std if std > 0 else 1.0
         for name in CATEGORICAL:
-            counts = raw[name].value_counts()
-            frequent = counts.filter(pl.col("count") >= self.min_category_count)[name]
-            self.vocabularies[name] = sorted(v for v in frequent.to_list() if v != OTHER)
+            self.vocabularies[name] = sorted(v for v, c in counts[name].items()
+                                             if c >= self.min_category_count and v != OTHER)
         return self
 
     @property

@@ -98,8 +98,7 @@ def synthesize(rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> pl.DataFra
     # Heavy-tailed visit propensity gives repeat patients (and some on the same day).
     propensity = rng.lognormal(0.0, 1.0, n_patients)
     who = rng.choice(n_patients, size=rows, p=propensity / propensity.sum())
-    dates = np.array([FIRST_DAY + dt.timedelta(days=d) for d in range(N_DAYS)])
-    weekday_of = np.array([d.weekday() for d in dates])
+    weekday_of = np.array([(FIRST_DAY + dt.timedelta(days=d)).weekday() for d in range(N_DAYS)])
     day = rng.choice(N_DAYS, size=rows, p=WEEKDAY_WEIGHTS[weekday_of] / WEEKDAY_WEIGHTS[weekday_of].sum())
     same_day = rng.random(rows) < 0.35
     lead = np.where(same_day, 0, np.minimum(np.ceil(rng.lognormal(np.log(9), 0.9, rows)), 179)).astype(int)
@@ -120,23 +119,23 @@ def synthesize(rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> pl.DataFra
         np.add.at(prior_no_shows, them, no_show[today])
 
     booked_seconds = rng.integers(7 * 3600, 20 * 3600, rows)
-    appointment = dates[day]
-    scheduled = [
-        dt.datetime.combine(a - dt.timedelta(days=int(l)), dt.time()) + dt.timedelta(seconds=int(s))
-        for a, l, s in zip(appointment, lead, booked_seconds)
-    ]
-    order = np.argsort(np.array(scheduled, dtype="datetime64[s]"), kind="stable")
+    appointment = np.datetime64(FIRST_DAY, "D") + day
+    scheduled = (appointment - lead).astype("datetime64[s]") + booked_seconds
+    order = np.argsort(scheduled, kind="stable")
     names = np.array(_neighbourhood_names())
 
     def flag(values):
         return values.astype(int).astype(str)
 
+    def text(moments) -> np.ndarray:
+        return pl.Series(moments.astype("datetime64[us]")).dt.strftime(S.DATETIME_FORMAT).to_numpy()
+
     columns = {
         S.PATIENT_ID: patients["id"][who].astype(str),
         S.APPOINTMENT_ID: (5_000_000 + np.arange(rows)).astype(str)[np.argsort(order)],
         S.GENDER: np.where(patients["male"][who], "M", "F"),
-        S.SCHEDULED_DAY: np.array([s.strftime(S.DATETIME_FORMAT) for s in scheduled]),
-        S.APPOINTMENT_DAY: np.array([f"{a.isoformat()}T00:00:00Z" for a in appointment]),
+        S.SCHEDULED_DAY: text(scheduled),
+        S.APPOINTMENT_DAY: text(appointment.astype("datetime64[s]")),
         S.AGE: patients["age"][who].astype(str),
         S.NEIGHBOURHOOD: names[patients["neighbourhood"][who]],
         **{c: flag(patients[c][who]) for c in S.CONDITION_FLAGS},

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from noshow.encoded import Encoded, chunks, take_rows
+from noshow.encoded import ChunkStore, Encoded, chunks, take_rows
 from noshow.metrics import average_precision
 from noshow.nn.config import MLPConfig, lr_factor, resolve_pos_weight
 
@@ -67,7 +67,8 @@ class NumpyBackend:
         self._y = np.asarray(y, dtype=dtype)
         self._w = None if sample_weight is None else np.asarray(sample_weight, dtype=dtype)
 
-    def train_epoch(self, batches: list[np.ndarray], epoch: int, pos_weight: float) -> float:
+    def train_batches(self, batches: list[np.ndarray], epoch: int, pos_weight: float) -> float:
+        """One optimiser step per batch of the prepared rows; returns the summed batch losses x sizes."""
         self.optimizer.lr = self.config.lr * lr_factor(self.config, epoch)
         total = 0.0
         for idx in batches:
@@ -75,7 +76,10 @@ class NumpyBackend:
             X = take_rows(self._X, idx, self.config.np_dtype)
             total += len(idx) * self.net.loss_and_gradients(X, self._y[idx], pos_weight, w)
             self.optimizer.step(self.net.parameters, self.net.gradients)
-        return total / len(self._y)
+        return total
+
+    def end_epoch(self) -> None:
+        """Nothing to do: the learning rate is set from the epoch number in train_batches."""
 
     def predict_logits(self, X) -> np.ndarray:
         """Logits (n,) of an array or :class:`Encoded`, in chunks to bound memory."""
@@ -133,7 +137,8 @@ class TorchBackend:
         out[:, : dense.shape[1]] = dense[index]
         return out.scatter_(1, hot[index], 1.0)
 
-    def train_epoch(self, batches: list[np.ndarray], epoch: int, pos_weight: float) -> float:
+    def train_batches(self, batches: list[np.ndarray], epoch: int, pos_weight: float) -> float:
+        """One optimiser step per batch of the prepared rows; returns the summed batch losses x sizes."""
         torch = self.torch
         if self._loss is None:
             self._loss = self.tm.loss_fn(self.config, pos_weight)
@@ -147,8 +152,10 @@ class TorchBackend:
             loss.backward()
             self.optimizer.step()
             total += loss.detach().to(torch.float64) * len(idx)
+        return float(total)
+
+    def end_epoch(self) -> None:
         self.scheduler.step()
-        return float(total) / len(self._y)
 
     def predict_logits(self, X) -> np.ndarray:
         """Logits (n,) of an array or :class:`Encoded`, in chunks to bound memory."""
@@ -180,21 +187,51 @@ def batch_order(n: int, batch_size: int, rng: np.random.Generator) -> list[np.nd
     return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
+def predict_all(backend, X) -> np.ndarray:
+    """Logits of every row of an array, :class:`Encoded` or :class:`ChunkStore` (chunk by chunk)."""
+    if isinstance(X, ChunkStore):
+        return np.concatenate([backend.predict_logits(X.chunk(i)[0]) for i in range(len(X.prefixes))])
+    return backend.predict_logits(X)
+
+
+def _run_epoch(backend, X, y, sample_weight, config, epoch, pos_weight, rng) -> float:
+    """One pass over the training rows; returns the mean loss.
+
+    In memory, one permutation of all rows. From a :class:`ChunkStore`, the chunks in a random
+    order and a permutation within each chunk: only one chunk is ever in memory.
+    """
+    if not isinstance(X, ChunkStore):
+        total = backend.train_batches(batch_order(len(y), config.batch_size, rng), epoch, pos_weight)
+    else:
+        total = 0.0
+        for i in rng.permutation(len(X.prefixes)):
+            X_chunk, y_chunk = X.chunk(i)
+            backend.prepare(X_chunk, y_chunk, None)
+            total += backend.train_batches(batch_order(len(y_chunk), config.batch_size, rng), epoch, pos_weight)
+    backend.end_epoch()
+    return total / len(y)
+
+
 def fit(backend, X, y, config: MLPConfig, X_val=None, y_val=None, sample_weight=None,
         progress: bool = False, label: str | None = None) -> TrainResult:
     """Train ``backend`` on (X, y) with early stopping on (X_val, y_val) if given.
 
     Parameters
     ----------
-    X : (n, d) features (array or :class:`Encoded`); y : (n,) labels in {0, 1}; sample_weight : optional (n,) weights.
-    X_val, y_val : validation data for early stopping (PR AUC) and best-epoch selection.
+    X : (n, d) features: an array, an :class:`Encoded`, or a :class:`ChunkStore` on disk (then
+        ``y`` may be None: the store holds the labels, and sample weights are not supported).
+    y : (n,) labels in {0, 1}; sample_weight : optional (n,) weights.
+    X_val, y_val : validation data (array, Encoded or ChunkStore) for early stopping on PR AUC.
     progress : show a tqdm bar with epoch, loss and validation PR AUC on stderr.
     """
     from tqdm.auto import tqdm
 
-    y = np.asarray(y)
+    y = X.labels() if isinstance(X, ChunkStore) else np.asarray(y)
+    if isinstance(X_val, ChunkStore):
+        y_val = X_val.labels()
     pos_weight = resolve_pos_weight(config, y)
-    backend.prepare(X, y, sample_weight)
+    if not isinstance(X, ChunkStore):
+        backend.prepare(X, y, sample_weight)
     rng = np.random.default_rng(config.seed)
     use_val = X_val is not None and y_val is not None and len(np.unique(y_val)) == 2
     result = TrainResult(parameters=backend.get_parameters(), pos_weight=pos_weight)
@@ -203,10 +240,10 @@ def fit(backend, X, y, config: MLPConfig, X_val=None, y_val=None, sample_weight=
                leave=False, unit="epoch", dynamic_ncols=True)
     start = time.perf_counter()
     for epoch in bar:
-        loss = backend.train_epoch(batch_order(len(y), config.batch_size, rng), epoch, pos_weight)
+        loss = _run_epoch(backend, X, y, sample_weight, config, epoch, pos_weight, rng)
         if not np.isfinite(loss):
             raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {loss}); lower --lr")
-        score = average_precision(y_val, backend.predict_logits(X_val)) if use_val else None
+        score = average_precision(y_val, predict_all(backend, X_val)) if use_val else None
         result.history.append(EpochRecord(epoch + 1, loss, score, time.perf_counter() - start,
                                           config.lr * lr_factor(config, epoch)))
         bar.set_postfix(loss=f"{loss:.4f}", val_pr_auc="-" if score is None else f"{score:.4f}")
