@@ -18,7 +18,7 @@ def test_blockwise_history_equals_in_memory_history(small_csv, small_data):
 
 
 def test_blockwise_features_equal_in_memory_features(small_csv, small_data):
-    blocks = list(typed_batches(small_csv, block_bytes=64 << 10))
+    blocks = list(typed_batches(small_csv, block_rows=500, read_bytes=16 << 10))
     assert len(blocks) > 3
     past = patient_history(small_csv)
     offset, pieces = 0, []
@@ -29,7 +29,7 @@ def test_blockwise_features_equal_in_memory_features(small_csv, small_data):
 
 
 def test_streamed_training_reads_every_training_row_from_the_store(small_csv, tmp_path):
-    pipeline, stores = build_store(small_csv, tmp_path, block_bytes=64 << 10)
+    pipeline, stores = build_store(small_csv, tmp_path, block_rows=500, read_bytes=16 << 10)
     assert isinstance(stores["train"], ChunkStore)
     assert len(stores["train"].prefixes) > 3
     n = {name: len(store) for name, store in stores.items()}
@@ -41,3 +41,18 @@ def test_streamed_training_reads_every_training_row_from_the_store(small_csv, tm
     assert result.epochs_run == 2
     assert 0.2 < result.history[-1].val_pr_auc < 1.0
     assert np.isfinite(result.history[-1].loss)
+
+
+def test_train_command_streams_and_the_model_predicts(small_csv, tmp_path):
+    from conftest import run_cli
+
+    from noshow.data import load
+    from noshow.model import TrainedModel
+
+    model = tmp_path / "m.npz"
+    result = run_cli("train", "--stream", "--data", str(small_csv), "--out", str(model), "--epochs", "2", "--quiet")
+    assert result.returncode == 0, result.stderr
+    loaded = TrainedModel.load(model)
+    assert loaded.metadata["data"]["split"] == "hash"
+    probability = loaded.predict_proba(load(small_csv))
+    assert probability.shape == (3000,) and 0 < probability.mean() < 1

@@ -14,6 +14,7 @@ import sys
 from noshow.errors import NoshowError
 
 EXIT_USAGE = 2
+STREAM_BYTES = 1 << 30  # train streams from disk by itself for files larger than this
 
 
 class _Parser(argparse.ArgumentParser):
@@ -150,14 +151,23 @@ def cmd_train(args) -> int:
     check_writable_parent(args.out)
     config = _config(args)
     _check_device(args)
-    loaded = _resolve_data(args)
-    prepared = prepare(loaded, args.split, args.split_seed, config.dtype)
-    model, result = train_model(prepared, args.backend, config, progress=not args.quiet, device=args.device)
+    if args.stream or (args.data and os.path.isfile(args.data) and os.path.getsize(args.data) > STREAM_BYTES):
+        from noshow.stream import train_streamed
+
+        if not args.data:
+            raise NoshowError("--stream needs --data FILE")
+        model, result = train_streamed(args.data, args.backend, config, progress=not args.quiet, device=args.device)
+        source, n_train = args.data, model.metadata["data"]["n_train"]
+    else:
+        loaded = _resolve_data(args)
+        prepared = prepare(loaded, args.split, args.split_seed, config.dtype)
+        model, result = train_model(prepared, args.backend, config, progress=not args.quiet, device=args.device)
+        source, n_train = loaded.source, len(prepared.split.train)
     model.save(args.out)
     if not args.quiet:
         training = model.metadata["training"]
         print(
-            f"trained {args.backend} on {len(prepared.split.train):,} rows of {loaded.source}: "
+            f"trained {args.backend} on {n_train:,} rows of {source}: "
             f"{training['epochs_run']} epochs (best {training['best_epoch']}) in "
             f"{training['train_seconds']:.1f} s, validation PR AUC {training['best_val_pr_auc']:.4f}, "
             f"threshold {model.threshold:.4f}; wrote {args.out}"
@@ -270,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="cpu", help="torch device: cpu or cuda[:N]")
     train.add_argument("--out", required=True, metavar="MODEL.npz")
     train.add_argument("--quiet", action="store_true")
+    train.add_argument("--stream", action="store_true",
+                       help="build features out of core and train from disk in chunks (automatic above 1 GB)")
     _add_network(train)
     train.set_defaults(run=cmd_train)
 

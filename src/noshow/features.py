@@ -70,23 +70,55 @@ def history_features(frame: pl.DataFrame) -> pl.DataFrame:
     prior appointments and prior no-shows on strictly earlier days, days since the previous such
     appointment (null for a first one), and the patient's number of appointments that same day.
     """
-    key, date = S.PATIENT_KEY, S.APPOINTMENT_DATE
-    outcome = pl.col(S.TARGET).fill_null(0) if S.TARGET in frame.collect_schema().names() else pl.lit(0)
-    rows = frame.select(key, date, outcome.cast(pl.Int32).alias("_no_show")).with_row_index("_row")
-    per_day = (
-        rows.group_by(key, date)
-        .agg(pl.len().cast(pl.Int32).alias("same_day_appointments"), pl.col("_no_show").sum())
-        .sort(key, date)
-        .with_columns(
-            (pl.col("same_day_appointments").cum_sum() - pl.col("same_day_appointments"))
-            .over(key)
-            .alias("prior_appointments"),
-            (pl.col("_no_show").cum_sum() - pl.col("_no_show")).over(key).alias("prior_no_shows"),
-            (pl.col(date) - pl.col(date).shift(1)).over(key).dt.total_days().alias("days_since_previous"),
-        )
-    )
-    joined = rows.join(per_day.drop("_no_show"), on=[key, date], how="left").sort("_row")
-    return joined.select(HISTORY)
+    names = frame.collect_schema().names()
+    key = frame[S.PATIENT_KEY]
+    # Exact integer codes for text keys; integer keys (hashed, from the out-of-core path) as they are.
+    codes = key.cast(pl.Categorical).to_physical() if key.dtype == pl.String else key
+    outcome = frame[S.TARGET].fill_null(0).to_numpy() if S.TARGET in names else np.zeros(frame.height, np.int8)
+    columns = _history_arrays(codes.to_numpy(), frame[S.APPOINTMENT_DATE].to_physical().to_numpy(), outcome)
+    prior, prior_no_shows, since, same_day = columns
+    return pl.DataFrame({
+        "prior_appointments": prior,
+        "prior_no_shows": prior_no_shows,
+        "days_since_previous": pl.Series(since).cast(pl.Int32).replace(-1, None),
+        "same_day_appointments": same_day,
+    })
+
+
+def _history_arrays(patient: np.ndarray, day: np.ndarray, no_show: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The history columns from three (n,) arrays: patient codes, day numbers, outcomes in {0, 1}.
+
+    Sorts rows by (patient, day), forms one group per patient-day, accumulates counts over each
+    patient's earlier groups, and scatters the group values back to the rows: O(n log n) time and
+    about 45 bytes per row, so the out-of-core path can run it on 10^7 rows.
+    Returns (prior appointments, prior no-shows, days since previous or -1, same-day count), int32.
+    """
+    n = len(patient)
+    if n == 0:
+        empty = np.zeros(0, np.int32)
+        return empty, empty, empty, empty
+    order = np.lexsort((day, patient))
+    p, d = patient[order], day[order]
+    new_group = np.r_[True, (p[1:] != p[:-1]) | (d[1:] != d[:-1])]
+    group = np.cumsum(new_group) - 1
+    starts = np.flatnonzero(new_group)
+    count = np.bincount(group).astype(np.int64)
+    no_shows = np.bincount(group, weights=no_show[order]).astype(np.int64)
+    first_of_patient = np.r_[True, p[starts][1:] != p[starts][:-1]]
+
+    def earlier(values: np.ndarray) -> np.ndarray:
+        """Sum of ``values`` over the same patient's earlier groups."""
+        before = np.cumsum(values) - values
+        return before - np.maximum.accumulate(np.where(first_of_patient, before, 0))
+
+    group_day = d[starts]
+    since = np.where(first_of_patient, -1, group_day - np.r_[group_day[0], group_day[:-1]])
+    out = []
+    for values in (earlier(count), earlier(no_shows), since, count):
+        rows = np.empty(n, np.int32)
+        rows[order] = values[group]
+        out.append(rows)
+    return tuple(out)
 
 
 def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past: pl.DataFrame | None = None) -> pl.DataFrame:

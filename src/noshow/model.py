@@ -216,12 +216,18 @@ def train_model(prepared: Prepared, backend: str, config: MLPConfig, progress: b
     result = fit(net, X_train, y_train, config, X_val, y_val, progress=progress, label=backend)
     threshold = best_f1_threshold(y_val, sigmoid64(net.predict_logits(X_val)))
     data = prepared.data
-    metadata = {
+    data_record = {"source": data.source, "sha256": data.sha256, "synthetic": data.synthetic,
+                   "rows": len(data), "split": prepared.split.kind, **prepared.split.sizes()}
+    metadata = training_metadata(backend, data_record, result)
+    return TrainedModel(config, result.parameters, prepared.pipeline, threshold, metadata), result
+
+
+def training_metadata(backend: str, data_record: dict, result: TrainResult) -> dict:
+    """The model file's record of what it was trained on and how training went."""
+    return {
         "trained_with": backend,
-        "data": {"source": data.source, "sha256": data.sha256, "synthetic": data.synthetic,
-                 "rows": len(data), "split": prepared.split.kind, **prepared.split.sizes()},
+        "data": data_record,
         "training": {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
                      "train_seconds": result.train_seconds, "pos_weight": result.pos_weight,
                      "best_val_pr_auc": max((h.val_pr_auc or 0.0) for h in result.history)},
     }
-    return TrainedModel(config, result.parameters, prepared.pipeline, threshold, metadata), result

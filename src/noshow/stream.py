@@ -55,11 +55,16 @@ def typed_columns() -> list[pl.Expr]:
     ]
 
 
-def typed_batches(path: str | Path, block_bytes: int = 32 << 20):
-    """The file as typed polars frames of about ``block_bytes`` of CSV each.
+READ_BYTES = 1 << 20  # Arrow's read block: its reader buffers tens of blocks (seen: 175 MB at 1 MB
+                      # blocks, 473 MB at 8 MB, 639 MB at 32 MB), so blocks stay small...
+BLOCK_ROWS = 250_000  # ...and are gathered into frames of this many rows for polars.
 
-    Arrow's incremental CSV reader holds one block at a time (polars' own streaming sinks buffered
-    a growing share of the file here: 279 MB at 10^6 rows, 454 MB at 3 x 10^6).
+
+def typed_batches(path: str | Path, block_rows: int = BLOCK_ROWS, read_bytes: int = READ_BYTES):
+    """The file as typed polars frames of about ``block_rows`` rows each, read incrementally.
+
+    Arrow's incremental CSV reader holds a bounded number of small blocks; polars' own streaming
+    sinks buffered a growing share of the file here (279 MB at 10^6 rows, 454 MB at 3 x 10^6).
     """
     import pyarrow as pa
     from pyarrow import csv
@@ -70,19 +75,26 @@ def typed_batches(path: str | Path, block_bytes: int = 32 << 20):
     try:
         header = path.open(encoding="utf-8").readline().strip().split(",")
         check_columns(path, header, S.ALL_COLUMNS)
-        reader = csv.open_csv(path, read_options=csv.ReadOptions(block_size=block_bytes),
+        reader = csv.open_csv(path, read_options=csv.ReadOptions(block_size=read_bytes, use_threads=False),
                               convert_options=csv.ConvertOptions(column_types={c: pa.string() for c in header}))
+        pending, rows = [], 0
         for batch in reader:
-            yield pl.from_arrow(pa.Table.from_batches([batch])).select(typed_columns())
+            pending.append(batch)
+            rows += batch.num_rows
+            if rows >= block_rows:
+                yield pl.from_arrow(pa.Table.from_batches(pending)).select(typed_columns())
+                pending, rows = [], 0
+        if pending:
+            yield pl.from_arrow(pa.Table.from_batches(pending)).select(typed_columns())
     except (pa.ArrowInvalid, UnicodeDecodeError, pl.exceptions.PolarsError) as exc:
         raise NoshowError(f"{path}: bad CSV content ({str(exc).splitlines()[0]})") from None
 
 
-def patient_history(path: str | Path) -> pl.DataFrame:
+def patient_history(path: str | Path, read_bytes: int = READ_BYTES) -> pl.DataFrame:
     """:func:`~noshow.features.history_features` of every row, computed from 13 bytes per row
     (64-bit hash of the patient, day, outcome) so that 10^7 rows fit in a few hundred MB."""
     keys, days, outcomes = [], [], []
-    for batch in typed_batches(path):
+    for batch in typed_batches(path, read_bytes=read_bytes):
         keys.append(batch[S.PATIENT_KEY].hash(0).to_numpy())
         days.append(batch[S.APPOINTMENT_DATE].to_physical().to_numpy())
         outcomes.append(batch[S.TARGET].to_numpy())
@@ -100,15 +112,16 @@ def _part(frame: pl.DataFrame, seed: int) -> pl.Series:
 
 
 def build_store(path: str | Path, folder: Path, dtype: str = "float32", seed: int = 0,
-                block_bytes: int = 32 << 20) -> tuple[FeaturePipeline, dict[str, ChunkStore]]:
+                block_rows: int = BLOCK_ROWS, read_bytes: int = READ_BYTES
+                ) -> tuple[FeaturePipeline, dict[str, ChunkStore]]:
     """Out-of-core features of ``path`` in ``folder``: the fitted pipeline and a store per part.
 
     Three passes: patient history over the whole file (compactly); raw features per block, saved
     as Parquet, while the pipeline learns from the training rows; then each block encoded.
     """
-    history = patient_history(path)
+    history = patient_history(path, read_bytes)
     blocks, offset = [], 0
-    for i, batch in enumerate(typed_batches(path, block_bytes)):
+    for i, batch in enumerate(typed_batches(path, block_rows, read_bytes)):
         past = history.slice(offset, batch.height)
         offset += batch.height
         raw = raw_features(batch, past=past).with_columns(batch[S.TARGET], _part(batch, seed).alias(PART))
@@ -129,6 +142,28 @@ def build_store(path: str | Path, folder: Path, dtype: str = "float32", seed: in
         block.unlink()
     width = len(pipeline.feature_names)
     return pipeline, {name: ChunkStore(tuple(p), width) for name, p in prefixes.items()}
+
+
+def train_streamed(path: str | Path, backend: str, config, progress: bool = False, device: str = "cpu"):
+    """Train a model from a file larger than memory (see the module doc); returns
+    (TrainedModel, TrainResult) like :func:`noshow.model.train_model`."""
+    from noshow.data import file_sha256
+    from noshow.metrics import best_f1_threshold, sigmoid64
+    from noshow.model import TrainedModel, training_metadata
+    from noshow.training import fit, make_backend, predict_all
+
+    with tempfile.TemporaryDirectory(prefix="noshow-stream-") as tmp:
+        pipeline, stores = build_store(path, Path(tmp), config.dtype)
+        sizes = {f"n_{name}": len(store) for name, store in stores.items()}
+        if min(sizes["n_train"], sizes["n_val"]) < 50:
+            raise NoshowError(f"{path}: too few rows to train ({sizes})")
+        net = make_backend(backend, stores["train"].width, config, device=device)
+        result = fit(net, stores["train"], None, config, stores["val"], progress=progress, label=f"{backend} (streamed)")
+        threshold = best_f1_threshold(stores["val"].labels(), sigmoid64(predict_all(net, stores["val"])))
+    data_record = {"source": str(path), "sha256": file_sha256(path), "synthetic": False,
+                   "rows": sum(sizes.values()), "split": "hash", **sizes}
+    model = TrainedModel(config, result.parameters, pipeline, threshold, training_metadata(backend, data_record, result))
+    return model, result
 
 
 # --------------------------------------------------------------------------------------------------
