@@ -34,45 +34,53 @@ from noshow.worker import save_parts
 BENCH_EPOCHS = 5
 
 
-def twin_costs(prepared: Prepared, config: MLPConfig, threads: int, repeats: int) -> dict:
-    """Median seconds per epoch, and memory, of each twin over ``repeats`` fresh processes."""
+def speed_and_memory(prepared: Prepared, config: MLPConfig, threads: int, repeats: int) -> dict:
+    """Seconds per epoch (median of ``repeats``) of the twins and MLPClassifier, and the twins' memory.
+
+    The repeats are interleaved (numpy, torch, sklearn, numpy, ...) so that the shared machine's
+    slow spells fall on all three alike; each twin runs in a fresh process every time.
+    """
     timed = replace(config, epochs=BENCH_EPOCHS, patience=0)
-    out = {}
+    runs: dict[str, list] = {name: [] for name in (*TWINS, "sklearn_mlp")}
     with tempfile.TemporaryDirectory(prefix="noshow-bench-") as tmp:
         folder = Path(tmp)
         save_parts(folder, prepared.features, prepared.y, prepared.split)
-        for twin in TWINS:
-            runs = [run_twin(twin, prepared.features.width, timed, [config.seed], threads, "cpu", False, folder,
-                             validate=False) for _ in range(repeats)]
-            out[twin] = {
-                "seconds_per_epoch": statistics.median(r["runs"][0]["train_seconds"] / r["runs"][0]["epochs_run"] for r in runs),
-                "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
-                "import_rss_mb": statistics.median(r["import_rss_mb"] for r in runs),
-            }
-    return out
+        for _ in range(repeats):
+            for twin in TWINS:
+                runs[twin].append(run_twin(twin, prepared.features.width, timed, [config.seed], threads, "cpu",
+                                           False, folder, validate=False))
+            runs["sklearn_mlp"].append(sklearn_epoch_seconds(prepared, config, threads))
+
+    def per_epoch(run: dict) -> float:
+        return run["runs"][0]["train_seconds"] / run["runs"][0]["epochs_run"]
+
+    seconds = {"sklearn_mlp": runs["sklearn_mlp"], **{t: [per_epoch(r) for r in runs[t]] for t in TWINS}}
+    return {
+        "seconds_per_epoch": {name: statistics.median(values) for name, values in seconds.items()},
+        "seconds_per_epoch_runs": seconds,
+        "peak_rss_mb": {t: statistics.median(r["peak_rss_mb"] for r in runs[t]) for t in TWINS},
+        "import_rss_mb": {t: statistics.median(r["import_rss_mb"] for r in runs[t]) for t in TWINS},
+    }
 
 
-def sklearn_seconds_per_epoch(prepared: Prepared, config: MLPConfig, threads: int, repeats: int) -> float:
-    """Median seconds per epoch of ``sklearn.neural_network.MLPClassifier`` with the twins' settings."""
+def sklearn_epoch_seconds(prepared: Prepared, config: MLPConfig, threads: int) -> float:
+    """Seconds per epoch of one ``sklearn.neural_network.MLPClassifier`` fit with the twins' settings."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
     from threadpoolctl import threadpool_limits
 
     X, y = prepared.part("train")
     X = X.to_array(np.float32)
-    times = []
-    for _ in range(repeats):
-        model = MLPClassifier(hidden_layer_sizes=config.hidden, activation="relu", solver="adam",
-                              alpha=config.weight_decay, batch_size=config.batch_size,
-                              learning_rate_init=config.lr, max_iter=BENCH_EPOCHS, shuffle=True,
-                              random_state=config.seed, early_stopping=False, tol=0.0,
-                              n_iter_no_change=BENCH_EPOCHS + 1)
-        with threadpool_limits(threads), warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            started = time.perf_counter()
-            model.fit(X, y)
-            times.append((time.perf_counter() - started) / model.n_iter_)
-    return statistics.median(times)
+    model = MLPClassifier(hidden_layer_sizes=config.hidden, activation="relu", solver="adam",
+                          alpha=config.weight_decay, batch_size=config.batch_size,
+                          learning_rate_init=config.lr, max_iter=BENCH_EPOCHS, shuffle=True,
+                          random_state=config.seed, early_stopping=False, tol=0.0,
+                          n_iter_no_change=BENCH_EPOCHS + 1)
+    with threadpool_limits(threads), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        started = time.perf_counter()
+        model.fit(X, y)
+        return (time.perf_counter() - started) / model.n_iter_
 
 
 def compare_seconds(data_path: str | None, threads: int) -> float:
@@ -86,24 +94,19 @@ def compare_seconds(data_path: str | None, threads: int) -> float:
         return time.perf_counter() - started
 
 
-def run_bench(data: Appointments, threads: int, repeats: int = 3, scale: list[int] | None = None,
+def run_bench(data: Appointments, threads: int, repeats: int = 5, scale: list[int] | None = None,
               progress: bool = True) -> dict:
     """Every measurement of :mod:`noshow.bench`; returns the content of ``bench.json``."""
     config = MLPConfig()
     prepared = prepare(data, "random", 0, config.dtype)
     say = (lambda text: print(f"bench: {text}", file=sys.stderr, flush=True)) if progress else (lambda text: None)
-    say("timing the twins")
-    twins = twin_costs(prepared, config, threads, repeats)
-    say("timing scikit-learn's MLPClassifier")
-    sklearn_epoch = sklearn_seconds_per_epoch(prepared, config, threads, repeats)
+    say(f"timing the twins and scikit-learn's MLPClassifier ({repeats} interleaved repeats)")
+    measured = speed_and_memory(prepared, config, threads, repeats)
     say("timing noshow compare end to end")
     result = {
         "data": {"source": data.source, "synthetic": data.synthetic, "rows": len(data), "n_train": len(prepared.split.train)},
         "config": config.to_dict(),
-        "seconds_per_epoch": {"numpy": twins["numpy"]["seconds_per_epoch"], "torch": twins["torch"]["seconds_per_epoch"],
-                              "sklearn_mlp": sklearn_epoch},
-        "peak_rss_mb": {t: twins[t]["peak_rss_mb"] for t in TWINS},
-        "import_rss_mb": {t: twins[t]["import_rss_mb"] for t in TWINS},
+        **measured,
         "compare_seconds": compare_seconds(None if data.synthetic else data.source, threads),
         "scaling": [],
         "machine": {**machine(), "threads": threads, "repeats": repeats, "epochs_timed": BENCH_EPOCHS},

@@ -309,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(bench)
     bench.add_argument("--out", default="bench-out", metavar="DIR")
     bench.add_argument("--threads", type=_positive_int, default=None, help="threads for every measurement (default: all CPUs)")
-    bench.add_argument("--repeats", type=_positive_int, default=3, help="runs per timing; the median is kept")
+    bench.add_argument("--repeats", type=_positive_int, default=5, help="runs per timing; the median is kept")
     bench.add_argument("--scale", type=_row_counts, default=None, metavar="N,N,...",
                        help="also train streamed from disk on synthetic data of these sizes, e.g. 1e5,1e6,1e7")
     bench.add_argument("--quiet", action="store_true")

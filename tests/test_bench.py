@@ -1,0 +1,37 @@
+"""noshow bench: its measurements and the bench.json it writes (small data; the numbers are not asserted)."""
+
+from __future__ import annotations
+
+import json
+
+from noshow import bench
+from noshow.model import prepare
+from noshow.nn.config import MLPConfig
+from noshow.stream import scaling_run
+
+
+def test_speed_and_memory_measure_each_twin_in_its_own_process(small_data):
+    measured = bench.speed_and_memory(prepare(small_data), MLPConfig(hidden=(16,)), threads=1, repeats=1)
+    assert set(measured["seconds_per_epoch"]) == {"numpy", "torch", "sklearn_mlp"}
+    assert all(v > 0 for v in measured["seconds_per_epoch"].values())
+    # PyTorch's own import is far heavier than NumPy's: the twins' processes really are separate.
+    assert measured["import_rss_mb"]["torch"] > measured["import_rss_mb"]["numpy"] + 100
+    assert measured["peak_rss_mb"]["numpy"] >= measured["import_rss_mb"]["numpy"]
+
+
+def test_scaling_run_trains_streamed_on_synthetic_rows():
+    result = scaling_run(3000, threads=1)
+    assert result["rows"] == 3000
+    assert 0.6 < result["n_train"] / 3000 < 0.8
+    assert result["peak_rss_mb"] > 0 and result["seconds"] > 0
+
+
+def test_bench_json_has_the_documented_keys(small_data, tmp_path):
+    measured = bench.speed_and_memory(prepare(small_data), MLPConfig(hidden=(16,)), threads=1, repeats=1)
+    result = {**measured, "compare_seconds": 1.0, "scaling": [{"rows": 1000, "seconds": 1.0, "peak_rss_mb": 50.0}],
+              "machine": {"cpus": 2}, "data": {}, "config": {},
+              "ratios": {"numpy_over_torch": 1.0, "sklearn_over_numpy": 1.0, "sklearn_over_torch": 1.0}}
+    paths = bench.write(result, tmp_path)
+    saved = json.loads(paths[0].read_text())
+    assert {"seconds_per_epoch", "peak_rss_mb", "import_rss_mb", "compare_seconds", "scaling", "machine"} <= set(saved)
+    assert paths[1].read_bytes()[:4] == b"\x89PNG"
