@@ -112,3 +112,20 @@ def test_features_are_float32_by_default_and_float64_on_request(small_data):
     pipeline = F.FeaturePipeline().fit(raw)
     assert pipeline.transform(raw).dtype == np.float32
     assert pipeline.transform(raw, dtype=np.float64).dtype == np.float64
+
+
+def test_history_file_supplies_prior_no_shows_to_unlabelled_appointments():
+    past = _frame([
+        ("a", "2016-05-01 08:00:00", "2016-05-02", 1),
+        ("a", "2016-05-03 08:00:00", "2016-05-04", 1),
+        ("b", "2016-05-01 08:00:00", "2016-05-02", 0),
+    ])
+    extra = {S.AGE: 30, S.GENDER: "F", S.HANDICAP: 0, S.NEIGHBOURHOOD: "X", **{c: 0 for c in S.FLAG_COLUMNS}}
+    tomorrow = _frame([("a", "2016-05-05 08:00:00", "2016-05-09", 0), ("b", "2016-05-05 08:00:00", "2016-05-09", 0),
+                       ("c", "2016-05-05 08:00:00", "2016-05-09", 0)]).drop(S.TARGET)
+    tomorrow = tomorrow.with_columns(*[pl.lit(v).alias(k) for k, v in extra.items()])
+    raw = F.raw_features(tomorrow, history=past)
+    assert raw.height == 3
+    assert raw["prior_no_shows"].to_list() == [2, 0, 0]
+    assert raw["prior_appointments"].to_list() == [2, 1, 0]
+    assert raw["days_since_previous"].to_list() == [5, 7, 0]

@@ -6,7 +6,6 @@ import numpy as np
 import polars as pl
 
 from noshow import features as F
-from noshow import schema as S
 from noshow.encoded import ChunkStore
 from noshow.nn.config import MLPConfig
 from noshow.stream import build_store, patient_history, typed_batches

@@ -138,13 +138,14 @@ def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past:
     :data:`CATEGORICAL`. Units: days for ``lead_days`` and ``days_since_previous``, hours (0-23,
     UTC) for ``booking_hour``, years for ``age``.
     """
-    if past is not None:
-        pass
-    elif history is not None and history.height:
-        common = [c for c in history.columns if c in frame.columns]
-        both = pl.concat([history.select(common), frame.select(common)], how="diagonal_relaxed")
+    if past is None and history is not None and history.height:
+        # Keep the history's outcomes even when the scored file has none (they become null there).
+        needed = [S.PATIENT_KEY, S.APPOINTMENT_DATE]
+        outcome = [S.TARGET] if S.TARGET in history.columns else []
+        both = pl.concat([history.select(*needed, *outcome),
+                          frame.select(*needed, *[c for c in outcome if c in frame.columns])], how="diagonal_relaxed")
         past = history_features(both).slice(history.height)
-    else:
+    elif past is None:
         past = history_features(frame)
     lead = (pl.col(S.APPOINTMENT_DATE) - pl.col(S.SCHEDULED_DATE)).dt.total_days().clip(lower_bound=0)
     own = frame.select(

@@ -7,7 +7,7 @@ from the same :func:`initial_parameters`, so any difference between them is a bu
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
