@@ -152,7 +152,7 @@ def _fmt(model: dict, key: str) -> str:
     value = model.get(key)
     if value is None:
         return "-"
-    text = f"{value:.4f}"
+    text = f"{value:.1f}" if key == "epochs" else f"{value:.4f}"
     if "std" in model and key in model["std"]:
         text += f" ± {model['std'][key]:.4f}"
     return text
