@@ -89,6 +89,7 @@ def _hidden(text: str) -> tuple[int, ...]:
 def _add_network(parser: argparse.ArgumentParser) -> None:
     """Hyperparameter flags; defaults come from MLPConfig so they are defined once."""
     from noshow.nn import config as C
+    from noshow.splits import SPLITS
 
     d = C.MLPConfig()
     net = parser.add_argument_group("network and training")
@@ -109,7 +110,7 @@ def _add_network(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--patience", type=int, default=d.patience, help="0 disables early stopping")
     net.add_argument("--dtype", choices=C.DTYPES, default=d.dtype)
     net.add_argument("--seed", type=int, default=d.seed, help="initial weights, batch order, dropout")
-    parser.add_argument("--split", choices=("random", "time", "patient"), default="random")
+    parser.add_argument("--split", choices=SPLITS, default="random")
     parser.add_argument("--split-seed", type=int, default=0)
 
 
@@ -257,6 +258,8 @@ def cmd_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from noshow.training import BACKENDS
+
     parser = _Parser(prog="noshow", description=__doc__.splitlines()[0])
     from noshow import __version__
 
@@ -276,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model (NumPy or PyTorch twin) and save it")
     _add_data(train)
-    train.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
+    train.add_argument("--backend", choices=BACKENDS, default="numpy")
     train.add_argument("--device", default="cpu", help="torch device: cpu or cuda[:N]")
     train.add_argument("--out", required=True, metavar="MODEL.npz")
     train.add_argument("--quiet", action="store_true")
@@ -289,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", required=True, metavar="MODEL.npz")
     _add_data(predict)
     predict.add_argument("--history", metavar="FILE", help="earlier, labelled appointments for patient history")
-    predict.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
+    predict.add_argument("--backend", choices=BACKENDS, default="numpy")
     predict.add_argument("--device", default="cpu")
     predict.add_argument("--out", required=True, metavar="SCORES.csv")
     predict.add_argument("--quiet", action="store_true")

@@ -12,6 +12,7 @@ import numpy as np
 
 from noshow.files import atomic_path
 from noshow.metrics import CONFUSION
+from noshow.training import BACKENDS as TWINS
 
 LABELS = {"numpy": "NumPy twin", "torch": "PyTorch twin", "logistic_regression": "logistic regression",
           "gradient_boosting": "gradient-boosted trees", "always_show": "always show",
@@ -72,7 +73,7 @@ def figure_curves(curves: dict, out: Path) -> None:
 
 def figure_confusions(metrics: dict, out: Path) -> None:
     plt = _plt()
-    for twin in ("numpy", "torch"):
+    for twin in TWINS:
         matrix = np.array(metrics["models"][twin][CONFUSION])
         fig, ax = plt.subplots(figsize=(4.2, 3.8))
         ax.imshow(matrix, cmap="Blues")
@@ -88,7 +89,7 @@ def figure_confusions(metrics: dict, out: Path) -> None:
 def figure_training(metrics: dict, out: Path) -> None:
     plt = _plt()
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
-    for twin in ("numpy", "torch"):
+    for twin in TWINS:
         history = metrics["models"][twin]["history"]
         epochs = [h["epoch"] for h in history]
         seconds = [h["seconds"] for h in history]
@@ -107,7 +108,7 @@ def figure_training(metrics: dict, out: Path) -> None:
 
 def figure_cost(metrics: dict, out: Path) -> None:
     plt = _plt()
-    twins = ("numpy", "torch")
+    twins = TWINS
     m = metrics["models"]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
     x = np.arange(2)
@@ -171,7 +172,7 @@ def results_table(metrics: dict) -> list[str]:
 def cost_table(metrics: dict) -> list[str]:
     keys = ("train_seconds", "epochs", "seconds_per_epoch", "seconds_to_95pct", "import_rss_mb", "peak_rss_mb")
     rows = ["| twin | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
-    for twin in ("numpy", "torch"):
+    for twin in TWINS:
         model = metrics["models"][twin]
         rows.append(f"| {LABELS[twin]} | " + " | ".join(_fmt(model, k) for k in keys) + " |")
     return rows

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from noshow import schema as S
 
@@ -35,6 +34,8 @@ class Split:
 
 
 def _random(frame: pl.DataFrame, seed: int) -> tuple[np.ndarray, ...]:
+    from sklearn.model_selection import train_test_split
+
     rows = np.arange(frame.height)
     y = frame[S.TARGET].to_numpy() if S.TARGET in frame.columns else None
     rest, test = train_test_split(rows, test_size=TEST_FRACTION, random_state=seed, stratify=y)
@@ -61,6 +62,8 @@ def _time(frame: pl.DataFrame, seed: int) -> tuple[np.ndarray, ...]:
 
 
 def _patient(frame: pl.DataFrame, seed: int) -> tuple[np.ndarray, ...]:
+    from sklearn.model_selection import GroupShuffleSplit
+
     groups = frame[S.PATIENT_KEY].to_numpy()
     rows = np.arange(frame.height)
     outer = GroupShuffleSplit(n_splits=1, test_size=TEST_FRACTION, random_state=seed)

@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from noshow import schema as S
-from noshow.data import check_columns
+from noshow.data import AGE_CAP, check_columns
 from noshow.encoded import ChunkStore
 from noshow.errors import NoshowError
 from noshow.features import FeaturePipeline, history_features, raw_features
@@ -48,7 +48,7 @@ def typed_columns() -> list[pl.Expr]:
         moment[S.SCHEDULED_DAY].alias(S.SCHEDULED_DAY),
         moment[S.SCHEDULED_DAY].dt.date().alias(S.SCHEDULED_DATE),
         moment[S.APPOINTMENT_DAY].dt.date().alias(S.APPOINTMENT_DATE),
-        pl.col(S.AGE).cast(pl.Int16, strict=True).clip(0, 100),
+        pl.col(S.AGE).cast(pl.Int16, strict=True).clip(0, AGE_CAP),
         pl.col(S.NEIGHBOURHOOD),
         *[pl.col(c).cast(pl.Int8, strict=True) for c in (*S.FLAG_COLUMNS, S.HANDICAP)],
         pl.col(S.LABEL).replace_strict(S.LABEL_VALUES, return_dtype=pl.Int8).alias(S.TARGET),
@@ -194,11 +194,12 @@ def scaling_run(rows: int, threads: int, epochs: int = 1) -> dict:
     import subprocess
 
     from noshow.synth import write_synthetic
+    from noshow.worker import THREAD_VARIABLES
 
     with tempfile.TemporaryDirectory(prefix="noshow-scale-") as tmp:
         csv = Path(tmp) / "synthetic.csv"
         write_synthetic(csv, rows, seed=rows % 997)
-        env = {**os.environ, **{name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "POLARS_MAX_THREADS")}}
+        env = {**os.environ, **{name: str(threads) for name in (*THREAD_VARIABLES, "POLARS_MAX_THREADS")}}
         out = Path(tmp) / "result.json"
         subprocess.run([sys.executable, "-m", "noshow.stream", str(csv), str(threads), str(epochs), str(out)],
                        check=True, env=env)

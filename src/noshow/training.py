@@ -12,12 +12,10 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from noshow.encoded import ChunkStore, Encoded, chunks, take_rows
 from noshow.metrics import average_precision
 from noshow.nn.config import MLPConfig, lr_factor, resolve_pos_weight
-
-BACKENDS = ("numpy", "torch")
-
 
 @dataclass
 class EpochRecord:
@@ -173,12 +171,15 @@ class TorchBackend:
         self.tm.load_parameters(self.model, parameters)
 
 
+BACKEND_CLASSES = {"numpy": NumpyBackend, "torch": TorchBackend}
+BACKENDS = tuple(BACKEND_CLASSES)  # the twins' names, everywhere: CLI choices, reports, files
+
+
 def make_backend(name: str, n_inputs: int, config: MLPConfig, parameters=None, device: str = "cpu"):
-    """The training adapter for ``name`` ("numpy" or "torch")."""
-    classes = {"numpy": NumpyBackend, "torch": TorchBackend}
-    if name not in classes:
+    """The training adapter for ``name`` (one of :data:`BACKENDS`)."""
+    if name not in BACKEND_CLASSES:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    return classes[name](n_inputs, config, parameters, device)
+    return BACKEND_CLASSES[name](n_inputs, config, parameters, device)
 
 
 def batch_order(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -194,7 +195,7 @@ def predict_all(backend, X) -> np.ndarray:
     return backend.predict_logits(X)
 
 
-def _run_epoch(backend, X, y, sample_weight, config, epoch, pos_weight, rng) -> float:
+def _run_epoch(backend, X, y, config, epoch, pos_weight, rng) -> float:
     """One pass over the training rows; returns the mean loss.
 
     In memory, one permutation of all rows. From a :class:`ChunkStore`, the chunks in a random
@@ -240,7 +241,7 @@ def fit(backend, X, y, config: MLPConfig, X_val=None, y_val=None, sample_weight=
                leave=False, unit="epoch", dynamic_ncols=True)
     start = time.perf_counter()
     for epoch in bar:
-        loss = _run_epoch(backend, X, y, sample_weight, config, epoch, pos_weight, rng)
+        loss = _run_epoch(backend, X, y, config, epoch, pos_weight, rng)
         if not np.isfinite(loss):
             raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {loss}); lower --lr")
         score = average_precision(y_val, predict_all(backend, X_val)) if use_val else None
