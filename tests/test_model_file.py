@@ -20,7 +20,7 @@ from conftest import assert_user_error, run_cli
 @pytest.fixture(scope="module")
 def trained(small_data, tmp_path_factory):
     prepared = prepare(small_data)
-    model, _ = train_model(prepared, "numpy", MLPConfig(epochs=4, patience=0))
+    model, _ = train_model(prepared, "numpy", MLPConfig(epochs=4, patience=0, members=2))
     path = model.save(tmp_path_factory.mktemp("model") / "model.npz")
     return model, path, prepared
 
@@ -30,8 +30,8 @@ def test_model_file_opens_with_numpy_without_pickle(trained):
     with np.load(path, allow_pickle=False) as archive:
         names = set(archive.files)
         meta = json.loads(archive[METADATA_KEY].tobytes())
-    assert names == {"hidden.0.weight", "hidden.0.bias", "hidden.1.weight", "hidden.1.bias",
-                     "output.weight", "output.bias", METADATA_KEY}
+    layers = ("hidden.0.weight", "hidden.0.bias", "hidden.1.weight", "hidden.1.bias", "output.weight", "output.bias")
+    assert names == {f"members.{k}.{name}" for k in range(2) for name in layers} | {METADATA_KEY}
     assert meta["format"] == "noshow-model"
     assert meta["data"]["sha256"] and meta["versions"]["numpy"] == np.__version__
     assert meta["config"]["hidden"] == [256, 128]
@@ -65,7 +65,7 @@ def _rewrite(path, out, change):
 
 def test_tampered_weights_are_refused(trained, tmp_path):
     _, path, _ = trained
-    bad = _rewrite(path, tmp_path / "tampered.npz", lambda a: a["output.bias"].__setitem__(0, 0.123))
+    bad = _rewrite(path, tmp_path / "tampered.npz", lambda a: a["members.1.output.bias"].__setitem__(0, 0.123))
     with pytest.raises(NoshowError, match="do not match their recorded SHA-256"):
         TrainedModel.load(bad)
 
@@ -88,7 +88,7 @@ def test_foreign_npz_is_refused(tmp_path):
 def test_object_arrays_are_refused(trained, tmp_path):
     _, path, _ = trained
     bad = _rewrite(path, tmp_path / "objects.npz",
-                   lambda a: a.__setitem__("output.bias", np.array([{"x": 1}], dtype=object)))
+                   lambda a: a.__setitem__("members.0.output.bias", np.array([{"x": 1}], dtype=object)))
     with pytest.raises(NoshowError, match="pickled or object data"):
         TrainedModel.load(bad)
 

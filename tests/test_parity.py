@@ -100,3 +100,40 @@ def test_early_stopping_restores_the_best_epoch(problem):
     from sklearn.metrics import average_precision_score
 
     assert average_precision_score(y_val, backend.predict_logits(X_val)) == pytest.approx(max(scores))
+
+
+def _train_ensembles(problem, config):
+    from noshow.training import fit_ensemble, make_model
+
+    X, y = problem.part("train")
+    X_val, y_val = problem.part("val")
+    models = {name: make_model(name, X.shape[1], config) for name in ("numpy", "torch")}
+    return {name: (fit_ensemble(m, X, y, config, X_val, y_val), m) for name, m in models.items()}
+
+
+def test_ensemble_twins_agree_member_by_member_in_float64(problem):
+    config = MLPConfig(dtype="float64", dropout=0.0, epochs=3, patience=0, members=2, batch_size=128)
+    runs = _train_ensembles(problem, config)
+    numpy_w, torch_w = runs["numpy"][0].parameters, runs["torch"][0].parameters
+    assert sorted(numpy_w) == sorted(torch_w) and len(numpy_w) == 12
+    assert max(np.abs(numpy_w[k] - torch_w[k]).max() for k in numpy_w) < 1e-9
+    # The members start from different seeds, so they are different networks.
+    assert np.abs(numpy_w["members.0.output.weight"] - numpy_w["members.1.output.weight"]).max() > 1e-3
+
+
+def test_ensemble_logit_is_the_mean_of_its_members_logits(problem):
+    config = MLPConfig(dtype="float64", epochs=2, patience=0, members=3)
+    _, model = _train_ensembles(problem, config)["numpy"]
+    X_test, _ = problem.part("test")
+    members = np.stack([m.predict_logits(X_test) for m in model.members])
+    np.testing.assert_allclose(model.predict_logits(X_test), members.mean(axis=0), rtol=0, atol=1e-12)
+    assert members.std(axis=0).mean() > 1e-3
+
+
+def test_one_member_model_is_the_single_network(problem):
+    config = MLPConfig(dtype="float64", epochs=2, patience=0, members=1)
+    result, _ = _train_ensembles(problem, config)["numpy"]
+    X, y = problem.part("train")
+    X_val, y_val = problem.part("val")
+    single = fit(make_backend("numpy", X.shape[1], config), X, y, config, X_val, y_val).parameters
+    assert all(np.array_equal(result.parameters[f"members.0.{k}"], v) for k, v in single.items())

@@ -108,6 +108,8 @@ def _add_network(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--epochs", type=_positive_int, default=d.epochs)
     net.add_argument("--batch-size", type=_positive_int, default=d.batch_size)
     net.add_argument("--patience", type=int, default=d.patience, help="0 disables early stopping")
+    net.add_argument("--members", type=_positive_int, default=d.members,
+                     help="networks trained from different seeds whose logits are averaged")
     net.add_argument("--dtype", choices=C.DTYPES, default=d.dtype)
     net.add_argument("--seed", type=int, default=d.seed, help="initial weights, batch order, dropout")
     parser.add_argument("--split", choices=SPLITS, default="random")
@@ -129,7 +131,8 @@ def _config(args):
             loss=args.loss, pos_weight=pos_weight, focal_gamma=args.focal_gamma,
             optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
             weight_decay=args.weight_decay, schedule=args.schedule, epochs=args.epochs,
-            batch_size=args.batch_size, patience=args.patience, dtype=args.dtype, seed=args.seed,
+            batch_size=args.batch_size, patience=args.patience, members=args.members, dtype=args.dtype,
+            seed=args.seed,
         )
     except ValueError as exc:
         raise NoshowError(str(exc)) from None
@@ -169,8 +172,9 @@ def cmd_train(args) -> int:
         training = model.metadata["training"]
         print(
             f"trained {args.backend} on {n_train:,} rows of {source}: "
-            f"{training['epochs_run']} epochs (best {training['best_epoch']}) in "
-            f"{training['train_seconds']:.1f} s, validation PR AUC {training['best_val_pr_auc']:.4f}, "
+            f"{training['members']} network(s), {training['epochs_run']} epochs in all (best "
+            f"{', '.join(map(str, training['best_epochs']))}) in {training['train_seconds']:.1f} s, "
+            f"validation PR AUC {training['val_pr_auc']:.4f}, "
             f"threshold {model.threshold:.4f}; wrote {args.out}"
         )
     return 0

@@ -114,7 +114,7 @@ def twin_run(result: dict, prepared: Prepared, folder: Path) -> ModelRun:
         history = record["history"]
         run.per_seed[-1].update(
             train_seconds=record["train_seconds"],
-            epochs=record["best_epoch"],
+            epochs=float(np.mean(record["best_epochs"])),
             seconds_per_epoch=record["train_seconds"] / record["epochs_run"],
             seconds_to_95pct=seconds_to_fraction(history),
             import_rss_mb=result["import_rss_mb"],

@@ -19,7 +19,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from noshow.metrics import sigmoid64
 from noshow.nn.config import MLPConfig
-from noshow.training import fit, make_backend
+from noshow.training import fit_ensemble, make_model
 
 _D = MLPConfig()  # the defaults, defined once in MLPConfig
 
@@ -34,7 +34,7 @@ class _MLPClassifier(ClassifierMixin, BaseEstimator):
                  optimizer=_D.optimizer, learning_rate=_D.lr, momentum=_D.momentum,
                  weight_decay=_D.weight_decay, schedule=_D.schedule, max_epochs=_D.epochs,
                  batch_size=_D.batch_size, early_stopping=True, validation_fraction=0.1,
-                 patience=_D.patience, dtype=_D.dtype, random_state=None, device="cpu"):
+                 patience=_D.patience, members=_D.members, dtype=_D.dtype, random_state=None, device="cpu"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dropout = dropout
@@ -51,6 +51,7 @@ class _MLPClassifier(ClassifierMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.members = members
         self.dtype = dtype
         self.random_state = random_state
         self.device = device
@@ -67,7 +68,7 @@ class _MLPClassifier(ClassifierMixin, BaseEstimator):
             optimizer=self.optimizer, lr=self.learning_rate, momentum=self.momentum,
             weight_decay=self.weight_decay, schedule=self.schedule, epochs=self.max_epochs,
             batch_size=self.batch_size, patience=self.patience if early_stopping else 0,
-            dtype=self.dtype, seed=seed,
+            members=self.members, dtype=self.dtype, seed=seed,
         )
 
     def _validation_split(self, X, y, w, seed):
@@ -93,13 +94,13 @@ class _MLPClassifier(ClassifierMixin, BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         X_fit, y_fit, w_fit, X_val, y_val = self._validation_split(X, y_index, sample_weight, seed)
         config = self._config(seed, X_val is not None)
-        backend = make_backend(self._backend, X.shape[1], config, device=self.device)
-        result = fit(backend, X_fit, y_fit, config, X_val, y_val, sample_weight=w_fit)
+        model = make_model(self._backend, X.shape[1], config, device=self.device)
+        result = fit_ensemble(model, X_fit, y_fit, config, X_val, y_val, sample_weight=w_fit)
         self.config_ = config
         self.parameters_ = result.parameters
-        self.n_iter_ = result.epochs_run
-        self.best_epoch_ = result.best_epoch
-        self.loss_curve_ = [h.loss for h in result.history]
+        self.n_iter_ = result.epochs_run  # over all members
+        self.best_epochs_ = result.best_epochs
+        self.loss_curve_ = [h.loss for h in result.history]  # first member
         self.validation_scores_ = [h.val_pr_auc for h in result.history]
         return self
 
@@ -107,8 +108,8 @@ class _MLPClassifier(ClassifierMixin, BaseEstimator):
         """Logit of P(classes_[1]) for each row, shape (n_samples,)."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        backend = make_backend(self._backend, X.shape[1], self.config_, self.parameters_, self.device)
-        return np.asarray(backend.predict_logits(X), dtype=np.float64)
+        model = make_model(self._backend, X.shape[1], self.config_, self.parameters_, self.device)
+        return np.asarray(model.predict_logits(X), dtype=np.float64)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n_samples, 2), columns in ``classes_`` order."""

@@ -1,8 +1,9 @@
 """A trained noshow model: features, network weights and decision threshold, and its file format.
 
 The model file is one ``.npz`` that ``numpy.load(path, allow_pickle=False)`` opens. It holds the
-network's parameters as named float arrays (``hidden.0.weight`` ... ``output.bias``, weights
-(out, in), the PyTorch ``state_dict`` layout) and one uint8 array ``__metadata__``: UTF-8 JSON with
+parameters of each of the model's networks as named float arrays (``members.<k>.hidden.0.weight``
+... ``members.<k>.output.bias``, weights (out, in), the PyTorch ``state_dict`` layout) and one uint8
+array ``__metadata__``: UTF-8 JSON with
 the architecture, feature pipeline, threshold, training settings, package versions, the training
 data's checksum and a SHA-256 of the weights. Both backends write and read the same file, so a
 model trained by either is served by either. Nothing in the file is ever executed: no pickle, and
@@ -28,13 +29,13 @@ from noshow.errors import NoshowError
 from noshow.features import FeaturePipeline, raw_features
 from noshow.files import atomic_path
 from noshow.encoded import Encoded
-from noshow.metrics import best_f1_threshold, sigmoid64
-from noshow.nn.config import MLPConfig, layer_sizes, parameter_names
+from noshow.metrics import average_precision, best_f1_threshold, sigmoid64
+from noshow.nn.config import MLPConfig, layer_sizes, member_prefix, model_parameter_names
 from noshow.splits import Split, make_split
-from noshow.training import TrainResult, fit, make_backend
+from noshow.training import EnsembleResult, fit_ensemble, make_model
 
 FORMAT = "noshow-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: parameters of several ensemble members
 METADATA_KEY = "__metadata__"
 
 
@@ -80,12 +81,11 @@ class TrainedModel:
 
     @property
     def n_inputs(self) -> int:
-        return int(self.parameters["hidden.0.weight"].shape[1])
+        return int(self.parameters[member_prefix(0) + "hidden.0.weight"].shape[1])
 
     def predict_logits(self, X, backend: str = "numpy", device: str = "cpu") -> np.ndarray:
         """Logits (n,) of an (n, n_inputs) array or :class:`Encoded`."""
-        net = make_backend(backend, self.n_inputs, self.config, self.parameters, device)
-        return net.predict_logits(X)
+        return make_model(backend, self.n_inputs, self.config, self.parameters, device).predict_logits(X)
 
     def predict_proba(self, data: Appointments, backend: str = "numpy", history: Appointments | None = None,
                       device: str = "cpu") -> np.ndarray:
@@ -97,7 +97,7 @@ class TrainedModel:
 
     def save(self, path: str | Path) -> Path:
         """Write the model atomically (no partial file on failure)."""
-        arrays = {name: np.ascontiguousarray(self.parameters[name]) for name in parameter_names(self.config)}
+        arrays = {name: np.ascontiguousarray(self.parameters[name]) for name in model_parameter_names(self.config)}
         meta = dict(self.metadata)
         meta.update(
             format=FORMAT,
@@ -171,13 +171,13 @@ def _read_metadata(path: Path, arrays: dict[str, np.ndarray]) -> dict:
 
 
 def _check_parameters(path: Path, arrays: dict[str, np.ndarray], config: MLPConfig, n_inputs: int) -> None:
-    expected = parameter_names(config)
+    expected = model_parameter_names(config)
     if sorted(arrays) != sorted(expected):
         raise NoshowError(f"{path}: model arrays {sorted(arrays)} do not match its architecture")
     shapes = []
     for fan_in, fan_out in layer_sizes(n_inputs, config):
         shapes += [(fan_out, fan_in), (fan_out,)]
-    for name, shape in zip(expected, shapes):
+    for name, shape in zip(expected, shapes * config.members):
         a = arrays[name]
         if a.dtype != config.np_dtype or a.shape != shape:
             raise NoshowError(f"{path}: array {name} is {a.dtype}{list(a.shape)}, expected {config.dtype}{list(shape)}")
@@ -208,26 +208,28 @@ def _read_model(path: Path) -> TrainedModel:
 
 
 def train_model(prepared: Prepared, backend: str, config: MLPConfig, progress: bool = False,
-                device: str = "cpu") -> tuple[TrainedModel, TrainResult]:
-    """Train on the training part, early-stop on validation, choose the max-F1 threshold there."""
+                device: str = "cpu") -> tuple[TrainedModel, EnsembleResult]:
+    """Train every member on the training part with early stopping on validation, then choose the
+    max-F1 threshold of the averaged model there."""
     X_train, y_train = prepared.part("train")
     X_val, y_val = prepared.part("val")
-    net = make_backend(backend, prepared.features.width, config, device=device)
-    result = fit(net, X_train, y_train, config, X_val, y_val, progress=progress, label=backend)
-    threshold = best_f1_threshold(y_val, sigmoid64(net.predict_logits(X_val)))
+    model = make_model(backend, prepared.features.width, config, device=device)
+    result = fit_ensemble(model, X_train, y_train, config, X_val, y_val, progress=progress, label=backend)
+    p_val = sigmoid64(model.predict_logits(X_val))
+    threshold = best_f1_threshold(y_val, p_val)
     data = prepared.data
     data_record = {"source": data.source, "sha256": data.sha256, "synthetic": data.synthetic,
                    "rows": len(data), "split": prepared.split.kind, **prepared.split.sizes()}
-    metadata = training_metadata(backend, data_record, result)
+    metadata = training_metadata(backend, data_record, result, average_precision(y_val, p_val))
     return TrainedModel(config, result.parameters, prepared.pipeline, threshold, metadata), result
 
 
-def training_metadata(backend: str, data_record: dict, result: TrainResult) -> dict:
+def training_metadata(backend: str, data_record: dict, result: EnsembleResult, val_pr_auc: float) -> dict:
     """The model file's record of what it was trained on and how training went."""
     return {
         "trained_with": backend,
         "data": data_record,
-        "training": {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
-                     "train_seconds": result.train_seconds, "pos_weight": result.pos_weight,
-                     "best_val_pr_auc": max((h.val_pr_auc or 0.0) for h in result.history)},
+        "training": {"members": len(result.members), "epochs_run": result.epochs_run,
+                     "best_epochs": result.best_epochs, "train_seconds": result.train_seconds,
+                     "pos_weight": result.pos_weight, "val_pr_auc": float(val_pr_auc)},
     }

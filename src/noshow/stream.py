@@ -146,24 +146,26 @@ def build_store(path: str | Path, folder: Path, dtype: str = "float32", seed: in
 
 def train_streamed(path: str | Path, backend: str, config, progress: bool = False, device: str = "cpu"):
     """Train a model from a file larger than memory (see the module doc); returns
-    (TrainedModel, TrainResult) like :func:`noshow.model.train_model`."""
+    (TrainedModel, EnsembleResult) like :func:`noshow.model.train_model`."""
     from noshow.data import file_sha256
-    from noshow.metrics import best_f1_threshold, sigmoid64
+    from noshow.metrics import average_precision, best_f1_threshold, sigmoid64
     from noshow.model import TrainedModel, training_metadata
-    from noshow.training import fit, make_backend, predict_all
+    from noshow.training import fit_ensemble, make_model, predict_all
 
     with tempfile.TemporaryDirectory(prefix="noshow-stream-") as tmp:
         pipeline, stores = build_store(path, Path(tmp), config.dtype)
         sizes = {f"n_{name}": len(store) for name, store in stores.items()}
         if min(sizes["n_train"], sizes["n_val"]) < 50:
             raise NoshowError(f"{path}: too few rows to train ({sizes})")
-        net = make_backend(backend, stores["train"].width, config, device=device)
-        result = fit(net, stores["train"], None, config, stores["val"], progress=progress, label=f"{backend} (streamed)")
-        threshold = best_f1_threshold(stores["val"].labels(), sigmoid64(predict_all(net, stores["val"])))
+        model = make_model(backend, stores["train"].width, config, device=device)
+        result = fit_ensemble(model, stores["train"], None, config, stores["val"], progress=progress,
+                              label=f"{backend} (streamed)")
+        y_val, p_val = stores["val"].labels(), sigmoid64(predict_all(model, stores["val"]))
+        threshold = best_f1_threshold(y_val, p_val)
     data_record = {"source": str(path), "sha256": file_sha256(path), "synthetic": False,
                    "rows": sum(sizes.values()), "split": "hash", **sizes}
-    model = TrainedModel(config, result.parameters, pipeline, threshold, training_metadata(backend, data_record, result))
-    return model, result
+    metadata = training_metadata(backend, data_record, result, average_precision(y_val, p_val))
+    return TrainedModel(config, result.parameters, pipeline, threshold, metadata), result
 
 
 # --------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import numpy as np
 
 from noshow.encoded import ChunkStore, Encoded, chunks, take_rows
 from noshow.metrics import average_precision
-from noshow.nn.config import MLPConfig, lr_factor, resolve_pos_weight
+from noshow.nn.config import MLPConfig, join_members, lr_factor, member_config, resolve_pos_weight, split_members
 
 @dataclass
 class EpochRecord:
@@ -182,6 +182,39 @@ def make_backend(name: str, n_inputs: int, config: MLPConfig, parameters=None, d
     return BACKEND_CLASSES[name](n_inputs, config, parameters, device)
 
 
+class Ensemble:
+    """``config.members`` networks of one backend whose logits are averaged: the model that noshow
+    trains, saves and serves.
+
+    Member k is built from :func:`noshow.nn.config.member_config` (its own seed, hence its own
+    initial weights, batch order and dropout masks), so the NumPy and PyTorch ensembles of one
+    config are twins member by member. Parameters are one flat dict, member k's under
+    ``members.<k>.``.
+    """
+
+    def __init__(self, name: str, n_inputs: int, config: MLPConfig, parameters=None, device: str = "cpu"):
+        self.name = name
+        self.config = config
+        initial = split_members(parameters, config) if parameters is not None else [None] * config.members
+        self.members = [make_backend(name, n_inputs, member_config(config, k), p, device)
+                        for k, p in enumerate(initial)]
+
+    def predict_logits(self, X) -> np.ndarray:
+        """Mean of the members' logits, shape (n,): averaging in logit space keeps one decision scale."""
+        logits = [member.predict_logits(X) for member in self.members]
+        return logits[0] if len(logits) == 1 else np.mean(logits, axis=0, dtype=logits[0].dtype)
+
+    def get_parameters(self) -> dict[str, np.ndarray]:
+        return join_members([member.get_parameters() for member in self.members])
+
+
+def make_model(name: str, n_inputs: int, config: MLPConfig, parameters=None, device: str = "cpu") -> Ensemble:
+    """The :class:`Ensemble` of ``config.members`` ``name`` networks (initial or given parameters)."""
+    if name not in BACKEND_CLASSES:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return Ensemble(name, n_inputs, config, parameters, device)
+
+
 def batch_order(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """One epoch's mini-batches: a fresh permutation of range(n) cut into batch_size pieces."""
     perm = rng.permutation(n)
@@ -211,6 +244,53 @@ def _run_epoch(backend, X, y, config, epoch, pos_weight, rng) -> float:
             total += backend.train_batches(batch_order(len(y_chunk), config.batch_size, rng), epoch, pos_weight)
     backend.end_epoch()
     return total / len(y)
+
+
+@dataclass
+class EnsembleResult:
+    """The members' :class:`TrainResult`, in member order, and what the model file records."""
+
+    members: list[TrainResult]
+
+    @property
+    def parameters(self) -> dict[str, np.ndarray]:
+        return join_members([r.parameters for r in self.members])
+
+    @property
+    def train_seconds(self) -> float:
+        return sum(r.train_seconds for r in self.members)
+
+    @property
+    def epochs_run(self) -> int:
+        return sum(r.epochs_run for r in self.members)
+
+    @property
+    def best_epochs(self) -> list[int]:
+        return [r.best_epoch for r in self.members]
+
+    @property
+    def pos_weight(self) -> float:
+        return self.members[0].pos_weight
+
+    @property
+    def history(self) -> list[EpochRecord]:
+        """The first member's curve (the figures show one network's convergence)."""
+        return self.members[0].history
+
+
+def fit_ensemble(model: Ensemble, X, y, config: MLPConfig, X_val=None, y_val=None, sample_weight=None,
+                 progress: bool = False, label: str | None = None) -> EnsembleResult:
+    """Train each member of ``model`` with :func:`fit` (its own early stopping), one after another.
+
+    Arguments as for :func:`fit`; ``config`` is the model's (member configs derive from it).
+    """
+    results = []
+    for k, member in enumerate(model.members):
+        tag = label or model.name
+        if config.members > 1:
+            tag += f" member {k + 1}/{config.members}"
+        results.append(fit(member, X, y, member.config, X_val, y_val, sample_weight, progress, tag))
+    return EnsembleResult(results)
 
 
 def fit(backend, X, y, config: MLPConfig, X_val=None, y_val=None, sample_weight=None,

@@ -4,7 +4,8 @@
 prepared features (the parent builds them once, so both twins get the very same arrays), backend,
 config, seeds, thread count. It pins the thread count before importing any numeric library,
 imports only what training needs (NumPy and tqdm, plus PyTorch for the PyTorch twin; neither the
-data libraries nor SciPy), records resident memory after the imports, trains one model per seed, and writes
+data libraries nor SciPy), records resident memory after the imports, trains one model (all its
+ensemble members) per seed, and writes
 ``<backend>.json`` (costs, histories) and ``<backend>_seed<S>_<part>.npy`` (validation and test
 probabilities) into the job's folder. Peak memory is the process's peak RSS (see :func:`peak_rss_mb`), the
 same measure for both twins.
@@ -100,26 +101,27 @@ def run(spec: dict) -> dict:
 
     from noshow.metrics import sigmoid64
     from noshow.nn.config import MLPConfig
-    from noshow.training import fit, make_backend
+    from noshow.training import fit_ensemble, make_model
 
     parts = load_parts(spec["out"], spec["width"])
     (X, y), (X_val, y_val) = parts["train"], parts["val"]
     runs = []
     for seed in spec["seeds"]:
         config = MLPConfig.from_dict({**spec["config"], "seed": seed})
-        net = make_backend(spec["backend"], spec["width"], config, device=spec["device"])
+        model = make_model(spec["backend"], spec["width"], config, device=spec["device"])
         # Timing benchmarks turn validation off, to time epochs exactly as MLPClassifier runs them.
         validation = (X_val, y_val) if spec.get("validate", True) else (None, None)
-        result = fit(net, X, y, config, *validation, progress=spec["progress"], label=f"{spec['backend']} seed {seed}")
-        probability = {part: sigmoid64(net.predict_logits(parts[part][0])) for part in ("val", "test")}
+        result = fit_ensemble(model, X, y, config, *validation, progress=spec["progress"],
+                              label=f"{spec['backend']} seed {seed}")
+        probability = {part: sigmoid64(model.predict_logits(parts[part][0])) for part in ("val", "test")}
         for part, p in probability.items():
             np.save(os.path.join(spec["out"], f"{spec['backend']}_seed{seed}_{part}.npy"), p)
         runs.append({
             "seed": seed,
-            "train_seconds": result.train_seconds,
-            "epochs_run": result.epochs_run,
-            "best_epoch": result.best_epoch,
-            "history": [vars(h) for h in result.history],
+            "train_seconds": result.train_seconds,  # all members
+            "epochs_run": result.epochs_run,  # all members
+            "best_epochs": result.best_epochs,
+            "history": [vars(h) for h in result.history],  # the first member's
         })
     return {"backend": spec["backend"], "threads": spec["threads"], "import_rss_mb": import_rss,
             "peak_rss_mb": peak_rss_mb(), "runs": runs}

@@ -7,7 +7,7 @@ from the same :func:`initial_parameters`, so any difference between them is a bu
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
@@ -48,6 +48,9 @@ class MLPConfig:
     epochs: int = 40
     batch_size: int = 512
     patience: int = 8
+    # The model averages the logits of this many networks, member k trained from seed
+    # seed + MEMBER_SEED_STRIDE * k: averaging seeds was the strongest lever measured (see README).
+    members: int = 1
     dtype: str = "float32"
     seed: int = 0
 
@@ -67,8 +70,8 @@ class MLPConfig:
             raise ValueError("hidden must list at least one positive layer width")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
-        if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1 or self.patience < 0:
-            raise ValueError("lr, epochs and batch_size must be positive and patience non-negative")
+        if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1 or self.members < 1 or self.patience < 0:
+            raise ValueError("lr, epochs, batch_size and members must be positive and patience non-negative")
         if self.pos_weight != "balanced" and not float(self.pos_weight) > 0:
             raise ValueError(f"pos_weight must be positive or 'balanced', not {self.pos_weight!r}")
 
@@ -119,6 +122,36 @@ def parameter_names(config: MLPConfig) -> list[str]:
     for i in range(len(config.hidden)):
         names += [f"hidden.{i}.weight", f"hidden.{i}.bias"]
     return names + ["output.weight", "output.bias"]
+
+
+MEMBER_SEED_STRIDE = 1000
+
+
+def member_config(config: MLPConfig, k: int) -> MLPConfig:
+    """The configuration of ensemble member ``k``: one network with its own seed (member 0 keeps
+    ``config.seed``, so a one-member model is exactly the single network)."""
+    return replace(config, seed=config.seed + MEMBER_SEED_STRIDE * k, members=1)
+
+
+def member_prefix(k: int) -> str:
+    """Prefix of member ``k``'s parameter names in a model (``torch.nn.ModuleList`` style)."""
+    return f"members.{k}."
+
+
+def model_parameter_names(config: MLPConfig) -> list[str]:
+    """Names of all of a model's parameters: each member's :func:`parameter_names`, prefixed."""
+    return [member_prefix(k) + name for k in range(config.members) for name in parameter_names(config)]
+
+
+def join_members(members: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One flat parameter dict from the members' dicts (the model file's layout)."""
+    return {member_prefix(k) + name: value for k, params in enumerate(members) for name, value in params.items()}
+
+
+def split_members(parameters: dict[str, np.ndarray], config: MLPConfig) -> list[dict[str, np.ndarray]]:
+    """Inverse of :func:`join_members`: member k's parameters under their network names."""
+    names = parameter_names(config)
+    return [{name: parameters[member_prefix(k) + name] for name in names} for k in range(config.members)]
 
 
 def initial_parameters(n_inputs: int, config: MLPConfig) -> dict[str, np.ndarray]:
