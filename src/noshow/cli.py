@@ -235,6 +235,27 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from noshow import tune
+    from noshow.files import atomic_path, check_writable_parent
+    from noshow.model import prepare
+
+    check_writable_parent(args.out)
+    config = _config(args)
+    loaded = _resolve_data(args)
+    prepared = prepare(loaded, args.split, args.split_seed, config.dtype)
+    result = tune.tune(prepared, config, args.trials, args.seeds, args.timeout, progress=not args.quiet)
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(json.dumps(result, indent=1))
+    if not args.quiet:
+        best, baseline = result["best"], result["baseline"]
+        print(f"{len(result['trials'])} trials on {loaded.source} ({args.split} split, validation rows only): "
+              f"best validation PR AUC {best['val_pr_auc']:.4f} (trial {best['number']}) against "
+              f"{baseline['val_pr_auc']:.4f} for the current settings; wrote {args.out}\n"
+              f"train with: noshow train {tune.flags(best['params'])}")
+    return 0
+
+
 def _row_counts(text: str) -> list[int]:
     try:
         counts = [int(float(part)) for part in text.split(",")]
@@ -311,6 +332,16 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--quiet", action="store_true")
     _add_network(compare)
     compare.set_defaults(run=cmd_compare)
+
+    tune = commands.add_parser("tune", help="search hyperparameters on validation data (Optuna); write the best")
+    _add_data(tune)
+    tune.add_argument("--trials", type=_positive_int, default=30, help="settings to try (the first is the current one)")
+    tune.add_argument("--seeds", type=_positive_int, default=2, help="seeds per trial; the score is their mean")
+    tune.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    tune.add_argument("--out", default="tune.json", metavar="FILE", help="results (default tune.json)")
+    tune.add_argument("--quiet", action="store_true")
+    _add_network(tune)
+    tune.set_defaults(run=cmd_tune)
 
     bench = commands.add_parser("bench", help="measure speed and memory of the twins; write bench.json")
     _add_data(bench)
