@@ -4,12 +4,32 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 
 from noshow import features as F
 from noshow.encoded import ChunkStore
+from noshow.errors import NoshowError
 from noshow.nn.config import MLPConfig
 from noshow.stream import build_store, patient_history, typed_batches
 from noshow.training import fit, make_backend
+
+
+def test_blocks_parse_to_the_loader_frame(small_csv, small_data):
+    blocks = list(typed_batches(small_csv, block_rows=500, read_bytes=16 << 10))
+    assert len(blocks) > 3
+    assert pl.concat(blocks).equals(small_data.frame)
+
+
+def test_bad_value_in_a_late_block_names_its_file_line(small_csv, tmp_path):
+    lines = small_csv.read_text().splitlines()
+    header = lines[0].split(",")
+    fields = lines[2500].split(",")  # file line 2501
+    fields[header.index("Age")] = "abc"
+    lines[2500] = ",".join(fields)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(NoshowError, match="column Age, line 2501: 'abc' is not an integer"):
+        list(typed_batches(bad, block_rows=500, read_bytes=16 << 10))
 
 
 def test_blockwise_history_equals_in_memory_history(small_csv, small_data):

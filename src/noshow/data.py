@@ -145,6 +145,21 @@ def check_columns(path, columns: list[str], required: tuple[str, ...]) -> None:
     raise NoshowError(f"{path}: missing column{'s' if len(missing) > 1 else ''} {', '.join(parts)}")
 
 
+@dataclass(frozen=True)
+class Location:
+    """Where rows come from, for error messages: the file, and the file line of row 0 (a block
+    read from the middle of a large file starts further down). Prints as the file's path."""
+
+    path: str | os.PathLike
+    first_line: int = FIRST_DATA_LINE
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def line(self, index: int) -> int:
+        return index + self.first_line
+
+
 def _first_bad(raw: pl.Series, parsed: pl.Series) -> tuple[int, str] | None:
     """Index and text of the first value that was present but did not parse, if any."""
     bad = raw.is_not_null() & parsed.is_null()
@@ -154,60 +169,60 @@ def _first_bad(raw: pl.Series, parsed: pl.Series) -> tuple[int, str] | None:
     return index, raw[index]
 
 
-def _require_present(path, frame: pl.DataFrame, column: str) -> None:
+def _require_present(where: Location, frame: pl.DataFrame, column: str) -> None:
     nulls = frame[column].is_null()
     if nulls.any():
-        line = int(nulls.arg_true()[0]) + FIRST_DATA_LINE
+        line = where.line(int(nulls.arg_true()[0]))
         raise NoshowError(
-            f"{path}: column {column}: {int(nulls.sum())} missing value(s), first at line {line}"
+            f"{where}: column {column}: {int(nulls.sum())} missing value(s), first at line {line}"
         )
 
 
-def _parse(path, frame: pl.DataFrame, column: str, parsed: pl.Series, what: str) -> pl.Series:
+def _parse(where: Location, frame: pl.DataFrame, column: str, parsed: pl.Series, what: str) -> pl.Series:
     """Return ``parsed`` after checking every present raw value parsed; ``what`` names the type."""
-    _require_present(path, frame, column)
+    _require_present(where, frame, column)
     bad = _first_bad(frame[column], parsed)
     if bad is not None:
         index, text = bad
         raise NoshowError(
-            f"{path}: column {column}, line {index + FIRST_DATA_LINE}: {text!r} is not {what}"
+            f"{where}: column {column}, line {where.line(index)}: {text!r} is not {what}"
         )
     return parsed
 
 
-def _parse_int(path, frame, column: str) -> pl.Series:
+def _parse_int(where: Location, frame, column: str) -> pl.Series:
     parsed = frame[column].str.strip_chars().cast(pl.Int64, strict=False)
-    return _parse(path, frame, column, parsed, "an integer")
+    return _parse(where, frame, column, parsed, "an integer")
 
 
-def _parse_datetime(path, frame, column: str) -> pl.Series:
+def _parse_datetime(where: Location, frame, column: str) -> pl.Series:
     parsed = (
         frame[column]
         .str.strip_chars()
         .str.to_datetime(S.DATETIME_FORMAT, strict=False, time_zone=None)
     )
-    return _parse(path, frame, column, parsed, "a date-time like 2016-04-29T18:38:08Z")
+    return _parse(where, frame, column, parsed, "a date-time like 2016-04-29T18:38:08Z")
 
 
-def _parse_choice(path, frame, column: str, allowed: dict[str, int] | tuple[str, ...]) -> pl.Series:
-    _require_present(path, frame, column)
+def _parse_choice(where: Location, frame, column: str, allowed: dict[str, int] | tuple[str, ...]) -> pl.Series:
+    _require_present(where, frame, column)
     values = frame[column].str.strip_chars()
     bad = ~values.is_in(list(allowed))
     if bad.any():
         index = int(bad.arg_true()[0])
         raise NoshowError(
-            f"{path}: column {column}, line {index + FIRST_DATA_LINE}: unknown value "
+            f"{where}: column {column}, line {where.line(index)}: unknown value "
             f"{values[index]!r} (expected one of {', '.join(map(repr, allowed))})"
         )
     return values
 
 
-def _check_range(path, column: str, values: pl.Series, low: int, high: int) -> None:
+def _check_range(where: Location, column: str, values: pl.Series, low: int, high: int) -> None:
     bad = (values < low) | (values > high)
     if bad.any():
         index = int(bad.arg_true()[0])
         raise NoshowError(
-            f"{path}: column {column}, line {index + FIRST_DATA_LINE}: {values[index]} is outside "
+            f"{where}: column {column}, line {where.line(index)}: {values[index]} is outside "
             f"{low}..{high}"
         )
 
@@ -231,29 +246,36 @@ def patient_keys(raw_ids: pl.Series) -> tuple[pl.Series, int]:
 # The loader
 
 
-def _typed_frame(path, text: pl.DataFrame, require_label: bool) -> tuple[pl.DataFrame, list[Quirk]]:
-    """Parse every column strictly; return the typed frame with derived columns and the quirks."""
+def typed_frame(path, text: pl.DataFrame, require_label: bool = True,
+                first_line: int = FIRST_DATA_LINE) -> tuple[pl.DataFrame, list[Quirk]]:
+    """Parse every column of an all-text frame strictly; return the typed frame with the derived
+    columns, and the quirks counted. The one definition of the columns' types: the in-memory
+    loader and the out-of-core reader (:mod:`noshow.stream`, block by block) both use it.
+
+    ``first_line`` is the file line of ``text``'s first row, so errors name the right line.
+    """
+    where = Location(path, first_line)
     for column in S.FEATURE_COLUMNS:
-        _require_present(path, text, column)
-    scheduled = _parse_datetime(path, text, S.SCHEDULED_DAY)
-    appointment = _parse_datetime(path, text, S.APPOINTMENT_DAY)
-    age = _parse_int(path, text, S.AGE)
+        _require_present(where, text, column)
+    scheduled = _parse_datetime(where, text, S.SCHEDULED_DAY)
+    appointment = _parse_datetime(where, text, S.APPOINTMENT_DAY)
+    age = _parse_int(where, text, S.AGE)
     columns: dict[str, pl.Series] = {
         S.PATIENT_ID: text[S.PATIENT_ID].str.strip_chars(),
-        S.APPOINTMENT_ID: _parse_int(path, text, S.APPOINTMENT_ID),
-        S.GENDER: _parse_choice(path, text, S.GENDER, S.GENDER_VALUES),
+        S.APPOINTMENT_ID: _parse_int(where, text, S.APPOINTMENT_ID),
+        S.GENDER: _parse_choice(where, text, S.GENDER, S.GENDER_VALUES),
         S.SCHEDULED_DAY: scheduled,
         S.APPOINTMENT_DAY: appointment,
         S.NEIGHBOURHOOD: text[S.NEIGHBOURHOOD].str.strip_chars(),
     }
     for column in S.FLAG_COLUMNS:
-        values = _parse_int(path, text, column)
-        _check_range(path, column, values, 0, 1)
+        values = _parse_int(where, text, column)
+        _check_range(where, column, values, 0, 1)
         columns[column] = values.cast(pl.Int8)
-    handicap = _parse_int(path, text, S.HANDICAP)
-    _check_range(path, S.HANDICAP, handicap, 0, S.HANDICAP_MAX)
+    handicap = _parse_int(where, text, S.HANDICAP)
+    _check_range(where, S.HANDICAP, handicap, 0, S.HANDICAP_MAX)
     columns[S.HANDICAP] = handicap.cast(pl.Int8)
-    _check_range(path, S.AGE, age, -1, 130)
+    _check_range(where, S.AGE, age, -1, 130)
 
     keys, n_exponent = patient_keys(columns[S.PATIENT_ID])
     scheduled_date = scheduled.dt.date()
@@ -274,10 +296,10 @@ def _typed_frame(path, text: pl.DataFrame, require_label: bool) -> tuple[pl.Data
     columns[S.APPOINTMENT_DATE] = appointment_date.rename(S.APPOINTMENT_DATE)
 
     if S.LABEL in text.columns:
-        label = _parse_choice(path, text, S.LABEL, S.LABEL_VALUES)
+        label = _parse_choice(where, text, S.LABEL, S.LABEL_VALUES)
         columns[S.TARGET] = label.replace_strict(S.LABEL_VALUES, return_dtype=pl.Int8).rename(S.TARGET)
     elif require_label:
-        check_columns(path, text.columns, (S.LABEL,))
+        check_columns(where, text.columns, (S.LABEL,))
     if S.TRUE_PROBABILITY in text.columns:
         columns[S.TRUE_PROBABILITY] = text[S.TRUE_PROBABILITY].cast(pl.Float64, strict=False)
     frame = pl.DataFrame([s.rename(name) for name, s in columns.items()])
@@ -310,7 +332,7 @@ def load(path: str | os.PathLike, *, require_label: bool = True) -> Appointments
     check_columns(path, text.columns, required)
     if text.height == 0:
         raise NoshowError(f"{path}: the header has no data rows below it")
-    frame, quirks = _typed_frame(path, text, require_label)
+    frame, quirks = typed_frame(path, text, require_label)
     return Appointments(frame=frame, source=str(path), sha256=file_sha256(path), quirks=quirks)
 
 
