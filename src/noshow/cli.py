@@ -240,6 +240,10 @@ def cmd_tune(args) -> int:
     from noshow.files import atomic_path, check_writable_parent
     from noshow.model import prepare
 
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise NoshowError("tune needs Optuna, an optional dependency: pip install 'noshow[tune]'") from None
     check_writable_parent(args.out)
     config = _config(args)
     loaded = _resolve_data(args)
