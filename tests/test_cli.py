@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import polars as pl
 import pytest
@@ -77,3 +80,15 @@ def test_real_file_model_from_numpy_scores_identically_with_torch(real_data_path
     p_numpy = loaded.predict_proba(data, backend="numpy")
     p_torch = loaded.predict_proba(data, backend="torch")
     assert np.abs(p_numpy - p_torch).max() < 1e-5
+
+
+def test_output_files_get_the_usual_permissions(tmp_path):
+    from noshow.files import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "out.csv") as tmp:
+            tmp.write_text("x\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.csv").stat().st_mode) == 0o644
