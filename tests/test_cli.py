@@ -33,6 +33,17 @@ def test_train_then_predict_writes_scores_without_needing_labels(backend, small_
     assert (scores["predicted_no_show"] == (scores["no_show_probability"] >= threshold)).all()
 
 
+
+def test_train_with_members_saves_every_member_and_reports_them(small_csv, tmp_path):
+    model = tmp_path / "m.npz"
+    result = run_cli("train", "--data", str(small_csv), "--out", str(model), "--members", "3", "--epochs", "2")
+    assert result.returncode == 0, result.stderr
+    assert "3 network(s), 6 epochs in all" in result.stdout
+    loaded = TrainedModel.load(model)
+    best = loaded.metadata["training"]["best_epochs"]
+    assert loaded.config.members == 3 and len(best) == 3 and all(1 <= e <= 2 for e in best)
+    assert {name.split(".")[1] for name in loaded.parameters} == {"0", "1", "2"}
+
 def test_train_progress_bar_shows_loss_and_validation_pr_auc(small_csv, tmp_path):
     result = run_cli("train", "--data", str(small_csv), "--out", str(tmp_path / "m.npz"), "--epochs", "2")
     assert result.returncode == 0
