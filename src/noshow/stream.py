@@ -10,7 +10,8 @@
 3. The feature pipeline is fitted on the training rows block by block
    (:meth:`~noshow.features.FeaturePipeline.fit_chunks`), then every block is encoded compactly and
    saved to a :class:`~noshow.encoded.ChunkStore`.
-4. :func:`noshow.training.fit` trains from the store, one block in memory at a time.
+4. :func:`noshow.training.fit_ensemble` trains each member from the store, one block in memory at a
+   time.
 
 Compared with the in-memory path, the split is a hash, not stratified (no difference at millions
 of rows), and the field count of each line is checked by Arrow rather than by the loader.
