@@ -271,7 +271,6 @@ def _row_counts(text: str) -> list[int]:
 
 
 def cmd_bench(args) -> int:
-    import os
     from pathlib import Path
 
     from noshow import bench

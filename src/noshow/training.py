@@ -202,16 +202,15 @@ class Ensemble:
     def predict_logits(self, X) -> np.ndarray:
         """Mean of the members' logits, shape (n,): averaging in logit space keeps one decision scale."""
         logits = [member.predict_logits(X) for member in self.members]
-        return logits[0] if len(logits) == 1 else np.mean(logits, axis=0, dtype=logits[0].dtype)
+        return np.mean(logits, axis=0, dtype=logits[0].dtype)  # one member: its logits, exactly
 
     def get_parameters(self) -> dict[str, np.ndarray]:
         return join_members([member.get_parameters() for member in self.members])
 
 
 def make_model(name: str, n_inputs: int, config: MLPConfig, parameters=None, device: str = "cpu") -> Ensemble:
-    """The :class:`Ensemble` of ``config.members`` ``name`` networks (initial or given parameters)."""
-    if name not in BACKEND_CLASSES:
-        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    """The :class:`Ensemble` of ``config.members`` ``name`` networks (initial or given parameters);
+    :func:`make_backend` rejects an unknown ``name``."""
     return Ensemble(name, n_inputs, config, parameters, device)
 
 

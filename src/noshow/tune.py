@@ -19,10 +19,8 @@ from dataclasses import replace
 import numpy as np
 
 from noshow.errors import NoshowError
-from noshow.metrics import average_precision
-from noshow.model import Prepared
+from noshow.model import Prepared, train_model
 from noshow.nn.config import MLPConfig
-from noshow.training import fit_ensemble, make_model
 
 # name -> ("categorical", choices) | ("float", low, high) | ("log", low, high). Hidden layer choices
 # stay at or below the default's cost, so a tuned default cannot break the time limits of compare.
@@ -66,11 +64,8 @@ def point_of(config: MLPConfig) -> dict:
 
 def validation_pr_auc(prepared: Prepared, config: MLPConfig) -> float:
     """Train one model on the training rows (early stopping on validation); its validation PR AUC."""
-    X, y = prepared.part("train")
-    X_val, y_val = prepared.part("val")
-    model = make_model("numpy", X.width, config)
-    fit_ensemble(model, X, y, config, X_val, y_val)
-    return average_precision(y_val, model.predict_logits(X_val))
+    model, _ = train_model(prepared, "numpy", config)
+    return model.metadata["training"]["val_pr_auc"]
 
 
 def tune(prepared: Prepared, base: MLPConfig, trials: int, seeds: int = 2, timeout: float | None = None,
