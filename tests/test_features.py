@@ -39,6 +39,39 @@ def test_history_counts_only_strictly_earlier_days():
     assert history["same_day_appointments"].to_list() == [2, 2, 1, 1]
 
 
+def test_history_knows_the_latest_outcome_and_the_first_day():
+    frame = _frame([
+        ("a", "2016-05-01 08:00:00", "2016-05-02", 1),
+        ("a", "2016-05-03 08:00:00", "2016-05-05", 0),
+        ("a", "2016-05-06 08:00:00", "2016-05-09", 0),
+    ])
+    history = F.history_features(frame)
+    assert history["previous_no_show"].to_list() == [0, 1, 0]
+    assert history["days_since_first"].to_list() == [0, 3, 7]
+
+
+def test_session_counts_appointments_booked_at_the_same_moment():
+    frame = _frame([
+        ("a", "2016-05-01 08:00:00", "2016-05-02", 0),
+        ("a", "2016-05-01 08:00:00", "2016-05-09", 0),
+        ("a", "2016-05-01 08:05:00", "2016-05-10", 0),
+        ("b", "2016-05-01 08:00:00", "2016-05-02", 0),
+    ])
+    assert F.history_features(frame)["session_appointments"].to_list() == [2, 2, 1, 1]
+
+
+def test_booked_ahead_counts_later_appointments_booked_before_the_day():
+    frame = _frame([
+        ("a", "2016-05-01 08:00:00", "2016-05-05", 0),  # ahead of it: the 05-09 and 05-12 bookings
+        ("a", "2016-05-02 08:00:00", "2016-05-09", 0),
+        ("a", "2016-05-04 08:00:00", "2016-05-12", 0),
+        ("a", "2016-05-05 09:00:00", "2016-05-20", 0),  # booked on 05-05: not known before it
+        ("a", "2016-05-05 10:00:00", "2016-05-05", 0),  # same day, booked that day
+        ("b", "2016-05-01 08:00:00", "2016-05-20", 0),
+    ])
+    assert F.history_features(frame)["booked_ahead"].to_list() == [2, 2, 1, 0, 2, 0]
+
+
 def test_history_ignores_unknown_outcomes():
     frame = _frame([("a", "2016-05-01 08:00:00", "2016-05-02", 1), ("a", "2016-05-03 08:00:00", "2016-05-04", 0)])
     unknown = frame.with_columns(pl.lit(None, dtype=pl.Int8).alias(S.TARGET))
@@ -63,6 +96,29 @@ def test_changing_any_outcome_never_changes_features_of_same_day_or_earlier(smal
         assert np.all(patients[differs] == patients[row])
         changed_later += len(differs)
     assert changed_later > 0  # the history does carry outcomes forward
+
+
+def test_bookings_made_on_or_after_the_day_never_change_its_features(small_data):
+    # Rebooking a missed appointment is such a booking: if it counted, the features would know the outcome.
+    frame = small_data.frame.with_row_index("row")
+    base = F.raw_features(frame).to_numpy()
+    rng = np.random.default_rng(1)
+    dropped_any = False
+    for row in rng.choice(frame.height, size=40, replace=False):
+        day = frame[S.APPOINTMENT_DATE][int(row)]
+        later = (pl.col(S.APPOINTMENT_DATE) > day) & (pl.col(S.SCHEDULED_DATE) >= day)
+        kept = frame.filter(~later | (pl.col("row") == row))
+        dropped_any |= kept.height < frame.height
+        position = kept["row"].to_list().index(row)
+        assert np.array_equal(F.raw_features(kept.drop("row")).to_numpy()[position], base[row])
+    assert dropped_any
+
+
+def test_a_constant_numeric_feature_is_scaled_by_one(small_data):
+    raw = F.raw_features(small_data.frame).with_columns(pl.lit(0.1).alias("age"))
+    pipeline = F.FeaturePipeline().fit(raw)
+    assert pipeline.stds["age"] == 1.0
+    assert np.allclose(pipeline.transform(raw)[:, list(F.NUMERIC).index("age")], 0, atol=1e-6)
 
 
 def test_lead_days_are_counted_on_dates_and_same_day_is_zero():

@@ -48,7 +48,10 @@ def test_float64_focal_loss_twins_agree(problem):
 
 
 def test_float32_probabilities_agree_to_1e_4_on_held_out_rows(problem):
-    config = MLPConfig(dtype="float32", dropout=0.0, epochs=8, patience=0, batch_size=128)
+    # A smooth activation: with ReLU, a pre-activation that rounds to the other side of 0 in one twin
+    # flips that sample's gradient, and Adam carries the difference on (seen: 7e-8 after 6 epochs,
+    # 3e-4 after 7). Float64 ReLU runs are held to 1e-9 above.
+    config = MLPConfig(dtype="float32", dropout=0.0, epochs=8, patience=0, batch_size=128, activation="tanh")
     runs = _train_both(problem, config)
     X_test, _ = problem.part("test")
     p_numpy = sigmoid64(runs["numpy"][1].predict_logits(X_test))

@@ -3,10 +3,13 @@
 Two stages:
 
 1. :func:`raw_features` derives named, unscaled features from a validated appointments frame. It
-   learns nothing, so it can run on any rows. The patient-history features look only at strictly
-   earlier appointment *days* (``AppointmentDay`` has no time of day, so same-day appointments are
-   not "previous"), which makes them causal: an outcome never changes the features of an
-   appointment on the same day or earlier.
+   learns nothing, so it can run on any rows. The patient-history features are causal:
+   - outcomes count only from strictly earlier appointment *days* (``AppointmentDay`` has no time of
+     day, so same-day appointments are not "previous"): an outcome never changes the features of an
+     appointment on the same day or earlier;
+   - other appointments count only if they were booked before the appointment's day, or in its own
+     booking session: a booking made on or after the day for a later day (such as rebooking a missed
+     appointment) never changes its features.
 2. :class:`FeaturePipeline` learns every statistic (means, standard deviations, category
    vocabularies) from training rows only and applies them unchanged to validation, test and new
    files. It round-trips through JSON so a model file carries it.
@@ -34,12 +37,15 @@ NUMERIC: dict[str, str] = {
     "prior_no_shows": "log1p",
     "prior_no_show_rate": "identity",
     "days_since_previous": "log1p",
+    "days_since_first": "log1p",
     "same_day_appointments": "log1p",
+    "session_appointments": "log1p",
+    "booked_ahead": "log1p",
 }
-BINARY: tuple[str, ...] = ("same_day", "male", "first_appointment", *S.FLAG_COLUMNS)
+BINARY: tuple[str, ...] = ("same_day", "male", "first_appointment", "previous_no_show", *S.FLAG_COLUMNS)
 # One-hot encoded; values seen fewer than ``min_category_count`` times in training, or never, fall
 # into the trailing "other" column.
-CATEGORICAL: tuple[str, ...] = ("weekday", "handicap", "neighbourhood")
+CATEGORICAL: tuple[str, ...] = ("weekday", "booking_weekday", "handicap", "neighbourhood")
 OTHER = "other"
 # Numeric features also given as one-hot bins (bin i holds edges[i-1] <= x < edges[i]): an MLP learns
 # sharp steps (same-day vs next-day lead time, child vs adult) far faster from bins than from one
@@ -53,7 +59,10 @@ BINNED: dict[str, tuple[float, ...]] = {
     "days_since_previous": (1, 2, 4, 8, 15, 29),
 }
 
-HISTORY = ("prior_appointments", "prior_no_shows", "days_since_previous", "same_day_appointments")
+HISTORY = ("prior_appointments", "prior_no_shows", "previous_no_show", "days_since_previous", "days_since_first",
+           "same_day_appointments", "session_appointments", "booked_ahead")
+# What history_features reads: who, which day, when booked (time stamp and date), and the outcome.
+HISTORY_INPUTS = (S.PATIENT_KEY, S.APPOINTMENT_DATE, S.SCHEDULED_DAY, S.SCHEDULED_DATE, S.TARGET)
 
 
 def history_features(frame: pl.DataFrame) -> pl.DataFrame:
@@ -61,42 +70,48 @@ def history_features(frame: pl.DataFrame) -> pl.DataFrame:
 
     Parameters
     ----------
-    frame : validated appointments with ``patient_key``, ``appointment_date`` and, optionally,
-        ``target`` (null or absent where the outcome is unknown; it then counts as a show).
+    frame : validated appointments with the :data:`HISTORY_INPUTS` columns; ``target`` may be null
+        or absent where the outcome is unknown (it then counts as a show).
 
     Returns
     -------
-    Frame of ``frame.height`` rows in the same order with the :data:`HISTORY` columns:
-    prior appointments and prior no-shows on strictly earlier days, days since the previous such
-    appointment (null for a first one), and the patient's number of appointments that same day.
+    Frame of ``frame.height`` rows in the same order with the :data:`HISTORY` columns (int32):
+
+    - ``prior_appointments``, ``prior_no_shows``: the patient's appointments and no-shows on strictly
+      earlier days; ``previous_no_show``: 1 if one was missed on the latest such day;
+    - ``days_since_previous`` (null for a first appointment), ``days_since_first`` (0 for one): days
+      since the latest and the earliest such day;
+    - ``same_day_appointments``: the patient's appointments that day, this one included;
+    - ``session_appointments``: appointments booked in this one's session (same ``ScheduledDay``
+      time stamp), this one included;
+    - ``booked_ahead``: the patient's appointments on later days booked before this one's day.
     """
     names = frame.collect_schema().names()
     key = frame[S.PATIENT_KEY]
     # Exact integer codes for text keys; integer keys (hashed, from the out-of-core path) as they are.
     codes = key.cast(pl.Categorical).to_physical() if key.dtype == pl.String else key
     outcome = frame[S.TARGET].fill_null(0).to_numpy() if S.TARGET in names else np.zeros(frame.height, np.int8)
-    columns = _history_arrays(codes.to_numpy(), frame[S.APPOINTMENT_DATE].to_physical().to_numpy(), outcome)
-    prior, prior_no_shows, since, same_day = columns
-    return pl.DataFrame({
-        "prior_appointments": prior,
-        "prior_no_shows": prior_no_shows,
-        "days_since_previous": pl.Series(since).cast(pl.Int32).replace(-1, None),
-        "same_day_appointments": same_day,
-    })
+    physical = [frame[c].to_physical().to_numpy() for c in (S.APPOINTMENT_DATE, S.SCHEDULED_DAY, S.SCHEDULED_DATE)]
+    columns = _history_arrays(codes.to_numpy(), physical[0], outcome, *physical[1:])
+    return pl.DataFrame(dict(zip(HISTORY, columns))).with_columns(pl.col("days_since_previous").replace(-1, None))
 
 
-def _history_arrays(patient: np.ndarray, day: np.ndarray, no_show: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The history columns from three (n,) arrays: patient codes, day numbers, outcomes in {0, 1}.
+def _history_arrays(patient: np.ndarray, day: np.ndarray, no_show: np.ndarray, booked_at: np.ndarray,
+                    booked_day: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The :data:`HISTORY` columns from five (n,) arrays: patient codes, appointment day numbers,
+    outcomes in {0, 1}, booking time stamps and booking day numbers.
 
     Sorts rows by (patient, day), forms one group per patient-day, accumulates counts over each
-    patient's earlier groups, and scatters the group values back to the rows: O(n log n) time and
-    about 45 bytes per row, so the out-of-core path can run it on 10^7 rows.
-    Returns (prior appointments, prior no-shows, days since previous or -1, same-day count), int32.
+    patient's earlier groups, and scatters the group values back to the rows; booking sessions and
+    bookings ahead take one more sort each. O(n log n) time and about 100 bytes per row at the peak,
+    so the out-of-core path can run it on 10^7 rows. Returns int32 arrays in :data:`HISTORY` order,
+    with -1 for ``days_since_previous`` where there is no earlier day.
     """
     n = len(patient)
     if n == 0:
-        empty = np.zeros(0, np.int32)
-        return empty, empty, empty, empty
+        return tuple(np.zeros(0, np.int32) for _ in HISTORY)
+    # 5 rows of the Kaggle file are dated before they were booked: treat them as booked that day.
+    booked_day = np.minimum(booked_day, day)
     order = np.lexsort((day, patient))
     p, d = patient[order], day[order]
     new_group = np.r_[True, (p[1:] != p[:-1]) | (d[1:] != d[:-1])]
@@ -104,6 +119,7 @@ def _history_arrays(patient: np.ndarray, day: np.ndarray, no_show: np.ndarray) -
     starts = np.flatnonzero(new_group)
     count = np.bincount(group).astype(np.int64)
     no_shows = np.bincount(group, weights=no_show[order]).astype(np.int64)
+    booked_earlier = np.bincount(group, weights=booked_day[order] < d).astype(np.int64)
     first_of_patient = np.r_[True, p[starts][1:] != p[starts][:-1]]
 
     def earlier(values: np.ndarray) -> np.ndarray:
@@ -113,12 +129,52 @@ def _history_arrays(patient: np.ndarray, day: np.ndarray, no_show: np.ndarray) -
 
     group_day = d[starts]
     since = np.where(first_of_patient, -1, group_day - np.r_[group_day[0], group_day[:-1]])
+    first_group = np.maximum.accumulate(np.where(first_of_patient, np.arange(len(starts)), 0))
+    previous_missed = ~first_of_patient & (np.r_[0, no_shows[:-1]] > 0)
+    prior = earlier(count)
+    # Booked before the day: every earlier-day appointment, this day's advance bookings, and the rest
+    # are the later-day appointments already booked.
+    ahead = _bookings_before(patient, booked_day, p[starts], group_day) - prior - booked_earlier
     out = []
-    for values in (earlier(count), earlier(no_shows), since, count):
+    for values in (prior, earlier(no_shows), previous_missed, since, group_day - group_day[first_group],
+                   count, None, ahead):
         rows = np.empty(n, np.int32)
-        rows[order] = values[group]
+        if values is None:
+            rows[:] = _session_sizes(patient, booked_at)
+        else:
+            rows[order] = values[group]
         out.append(rows)
     return tuple(out)
+
+
+def _session_sizes(patient: np.ndarray, booked_at: np.ndarray) -> np.ndarray:
+    """(n,) number of rows with the same patient and booking time stamp as each row."""
+    order = np.lexsort((booked_at, patient))
+    p, t = patient[order], booked_at[order]
+    session = np.cumsum(np.r_[True, (p[1:] != p[:-1]) | (t[1:] != t[:-1])]) - 1
+    sizes = np.empty(len(patient), np.int64)
+    sizes[order] = np.bincount(session)[session]
+    return sizes
+
+
+def _bookings_before(patient: np.ndarray, booked_day: np.ndarray, query_patient: np.ndarray,
+                     query_day: np.ndarray) -> np.ndarray:
+    """(m,) for each query (patient, day): how many of that patient's rows were booked before day.
+
+    One sort of bookings and queries together, queries first among equal days so that "before" is
+    strict; a running count of bookings, restarted per patient, is the answer at each query.
+    """
+    m = len(query_patient)
+    keys = np.concatenate([query_patient, patient])
+    days = np.concatenate([query_day, booked_day])
+    is_booking = np.r_[np.zeros(m, bool), np.ones(len(patient), bool)]
+    order = np.lexsort((is_booking, days, keys))
+    k, b = keys[order], is_booking[order]
+    before = np.cumsum(b) - b
+    before -= np.maximum.accumulate(np.where(np.r_[True, k[1:] != k[:-1]], before, 0))
+    out = np.empty(m, np.int64)
+    out[order[~b]] = before[~b]
+    return out
 
 
 def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -140,7 +196,7 @@ def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past:
     """
     if past is None and history is not None and history.height:
         # Keep the history's outcomes even when the scored file has none (they become null there).
-        needed = [S.PATIENT_KEY, S.APPOINTMENT_DATE]
+        needed = [c for c in HISTORY_INPUTS if c != S.TARGET]
         outcome = [S.TARGET] if S.TARGET in history.columns else []
         both = pl.concat([history.select(*needed, *outcome),
                           frame.select(*needed, *[c for c in outcome if c in frame.columns])], how="diagonal_relaxed")
@@ -156,16 +212,15 @@ def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past:
         (pl.col(S.GENDER) == "M").cast(pl.Int8).alias("male"),
         *[pl.col(c).cast(pl.Int8) for c in S.FLAG_COLUMNS],
         pl.col(S.APPOINTMENT_DATE).dt.weekday().cast(pl.String).alias("weekday"),
+        pl.col(S.SCHEDULED_DAY).dt.weekday().cast(pl.String).alias("booking_weekday"),
         pl.col(S.HANDICAP).cast(pl.String).alias("handicap"),
         pl.col(S.NEIGHBOURHOOD).alias("neighbourhood"),
     )
     prior = pl.col("prior_appointments")
     history_cols = past.select(
-        prior,
-        pl.col("prior_no_shows"),
+        *[pl.col(c) for c in HISTORY if c != "days_since_previous"],
         pl.when(prior > 0).then(pl.col("prior_no_shows") / prior).otherwise(0.0).alias("prior_no_show_rate"),
         pl.col("days_since_previous").fill_null(0),
-        pl.col("same_day_appointments"),
         (prior == 0).cast(pl.Int8).alias("first_appointment"),
     )
     return pl.concat([own, history_cols], how="horizontal").select(
@@ -233,7 +288,8 @@ class FeaturePipeline:
         for name, (n, mean, m2) in moments.items():
             self.means[name] = float(mean)
             std = float(np.sqrt(m2 / n)) if n else 0.0
-            self.stds[name] = std if std > 0 else 1.0
+            # A constant column leaves rounding noise (~1e-16) in m2: scale it by 1, not by the noise.
+            self.stds[name] = std if std > 1e-9 * max(1.0, abs(mean)) else 1.0
         for name in CATEGORICAL:
             self.vocabularies[name] = sorted(v for v, c in counts[name].items()
                                              if c >= self.min_category_count and v != OTHER)
