@@ -25,6 +25,14 @@ def _frame(rows: list[tuple[str, str, str, int]]) -> pl.DataFrame:
     ).with_columns(pl.col(S.SCHEDULED_DAY).dt.date().alias(S.SCHEDULED_DATE))
 
 
+def _unlabelled(rows: list[tuple[str, str, str]]) -> pl.DataFrame:
+    """Appointments to score: (patient, scheduled datetime, appointment date), no outcome, the
+    other columns constant."""
+    extra = {S.AGE: 30, S.GENDER: "F", S.HANDICAP: 0, S.NEIGHBOURHOOD: "X", **{c: 0 for c in S.FLAG_COLUMNS}}
+    frame = _frame([(*r, 0) for r in rows]).drop(S.TARGET)
+    return frame.with_columns(*[pl.lit(v).alias(k) for k, v in extra.items()])
+
+
 def test_history_counts_only_strictly_earlier_days():
     frame = _frame([
         ("a", "2016-05-01 08:00:00", "2016-05-02", 1),
@@ -176,12 +184,16 @@ def test_history_file_supplies_prior_no_shows_to_unlabelled_appointments():
         ("a", "2016-05-03 08:00:00", "2016-05-04", 1),
         ("b", "2016-05-01 08:00:00", "2016-05-02", 0),
     ])
-    extra = {S.AGE: 30, S.GENDER: "F", S.HANDICAP: 0, S.NEIGHBOURHOOD: "X", **{c: 0 for c in S.FLAG_COLUMNS}}
-    tomorrow = _frame([("a", "2016-05-05 08:00:00", "2016-05-09", 0), ("b", "2016-05-05 08:00:00", "2016-05-09", 0),
-                       ("c", "2016-05-05 08:00:00", "2016-05-09", 0)]).drop(S.TARGET)
-    tomorrow = tomorrow.with_columns(*[pl.lit(v).alias(k) for k, v in extra.items()])
+    tomorrow = _unlabelled([("a", "2016-05-05 08:00:00", "2016-05-09"), ("b", "2016-05-05 08:00:00", "2016-05-09"),
+                            ("c", "2016-05-05 08:00:00", "2016-05-09")])
     raw = F.raw_features(tomorrow, history=past)
     assert raw.height == 3
     assert raw["prior_no_shows"].to_list() == [2, 0, 0]
     assert raw["prior_appointments"].to_list() == [2, 1, 0]
     assert raw["days_since_previous"].to_list() == [5, 7, 0]
+
+
+def test_history_file_supplies_appointments_already_booked_ahead():
+    booked = _frame([("a", "2016-05-03 08:00:00", "2016-05-20", 0), ("a", "2016-05-09 08:00:00", "2016-05-23", 0)])
+    raw = F.raw_features(_unlabelled([("a", "2016-05-05 08:00:00", "2016-05-09")]), history=booked.drop(S.TARGET))
+    assert raw["booked_ahead"].to_list() == [1]  # the 05-23 one was booked on the day itself

@@ -40,8 +40,9 @@ def speed_and_memory(prepared: Prepared, config: MLPConfig, threads: int, repeat
     The repeats are interleaved (numpy, torch, sklearn, numpy, ...) so that the shared machine's
     slow spells fall on all three alike; each twin runs in a fresh process every time.
     """
-    # Seconds per epoch of one network: an ensemble's members are trained one after another.
-    timed = replace(config, epochs=BENCH_EPOCHS, patience=0, members=1)
+    # The default model, members included, as compare trains it: its peak RSS is compare's. Seconds
+    # per epoch are per network (an ensemble's epochs are those of all its members).
+    timed = replace(config, epochs=BENCH_EPOCHS, patience=0)
     runs: dict[str, list] = {name: [] for name in (*TWINS, "sklearn_mlp")}
     with tempfile.TemporaryDirectory(prefix="noshow-bench-") as tmp:
         folder = Path(tmp)

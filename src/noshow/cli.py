@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="score appointments with a saved model")
     predict.add_argument("--model", required=True, metavar="MODEL.npz")
     _add_data(predict)
-    predict.add_argument("--history", metavar="FILE", help="earlier, labelled appointments for patient history")
+    predict.add_argument("--history", metavar="FILE", help="the patients' other appointments for their history: earlier ones with outcomes, later ones already booked")
     predict.add_argument("--backend", choices=BACKENDS, default="numpy")
     predict.add_argument("--device", default="cpu")
     predict.add_argument("--out", required=True, metavar="SCORES.csv")

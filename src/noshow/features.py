@@ -183,8 +183,9 @@ def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past:
     Parameters
     ----------
     frame : validated appointments (see :mod:`noshow.data`).
-    history : optional earlier, labelled appointments of the same patients. They count towards the
-        history features of ``frame``'s rows and are not returned.
+    history : optional other appointments of the same patients: earlier ones with outcomes, and
+        later ones already booked. They count towards the history features of ``frame``'s rows and
+        are not returned.
     past : optional :func:`history_features` of ``frame``'s rows, computed beforehand (files
         larger than memory compute them over the whole file, then features chunk by chunk).
 
