@@ -103,57 +103,78 @@ def _history_arrays(patient: np.ndarray, day: np.ndarray, no_show: np.ndarray, b
 
     Sorts rows by (patient, day), forms one group per patient-day, accumulates counts over each
     patient's earlier groups, and scatters the group values back to the rows; booking sessions and
-    bookings ahead take one more sort each. O(n log n) time and about 100 bytes per row at the peak,
-    so the out-of-core path can run it on 10^7 rows. Returns int32 arrays in :data:`HISTORY` order,
-    with -1 for ``days_since_previous`` where there is no earlier day.
+    bookings ahead take one more sort each. O(n log n) time; int32 wherever a value allows it, and
+    temporaries freed as soon as they are used, so that the out-of-core path can run it on 10^7 rows
+    (memory measured in the README). Returns int32 arrays in :data:`HISTORY` order, with -1 for
+    ``days_since_previous`` where there is no earlier day.
     """
     n = len(patient)
     if n == 0:
         return tuple(np.zeros(0, np.int32) for _ in HISTORY)
-    # 5 rows of the Kaggle file are dated before they were booked: treat them as booked that day.
-    booked_day = np.minimum(booked_day, day)
     order = np.lexsort((day, patient))
     p, d = patient[order], day[order]
-    new_group = np.r_[True, (p[1:] != p[:-1]) | (d[1:] != d[:-1])]
-    group = np.cumsum(new_group) - 1
+    new_patient = np.r_[True, p[1:] != p[:-1]]
+    del p
+    new_group = new_patient | np.r_[True, d[1:] != d[:-1]]
+    code = np.cumsum(new_patient, dtype=np.int32) - 1  # dense patient number of each sorted row
+    group = np.cumsum(new_group, dtype=np.int32) - 1
     starts = np.flatnonzero(new_group)
-    count = np.bincount(group).astype(np.int64)
-    no_shows = np.bincount(group, weights=no_show[order]).astype(np.int64)
-    booked_earlier = np.bincount(group, weights=booked_day[order] < d).astype(np.int64)
-    first_of_patient = np.r_[True, p[starts][1:] != p[starts][:-1]]
+    first_of_patient = new_patient[starts]
+    group_day = d[starts]
+    group_code = code[starts]
+    del new_patient, new_group, starts
+    # 5 rows of the Kaggle file are dated before they were booked: treat them as booked that day.
+    booked = np.minimum(booked_day[order], d)
+    count = np.bincount(group).astype(np.int32)
+    no_shows = np.bincount(group, weights=no_show[order]).astype(np.int32)
+    booked_earlier = np.bincount(group, weights=booked < d).astype(np.int32)
+    del d
 
     def earlier(values: np.ndarray) -> np.ndarray:
         """Sum of ``values`` over the same patient's earlier groups."""
-        before = np.cumsum(values) - values
-        return before - np.maximum.accumulate(np.where(first_of_patient, before, 0))
+        before = np.cumsum(values, dtype=np.int64) - values
+        return (before - np.maximum.accumulate(np.where(first_of_patient, before, 0))).astype(np.int32)
 
-    group_day = d[starts]
-    since = np.where(first_of_patient, -1, group_day - np.r_[group_day[0], group_day[:-1]])
-    first_group = np.maximum.accumulate(np.where(first_of_patient, np.arange(len(starts)), 0))
-    previous_missed = ~first_of_patient & (np.r_[0, no_shows[:-1]] > 0)
+    def to_rows(values: np.ndarray) -> np.ndarray:
+        rows = np.empty(n, np.int32)
+        rows[order] = values[group]
+        return rows
+
     prior = earlier(count)
     # Booked before the day: every earlier-day appointment, this day's advance bookings, and the rest
     # are the later-day appointments already booked.
-    ahead = _bookings_before(patient, booked_day, p[starts], group_day) - prior - booked_earlier
-    out = []
-    for values in (prior, earlier(no_shows), previous_missed, since, group_day - group_day[first_group],
-                   count, None, ahead):
-        rows = np.empty(n, np.int32)
-        if values is None:
-            rows[:] = _session_sizes(patient, booked_at)
-        else:
-            rows[order] = values[group]
-        out.append(rows)
-    return tuple(out)
+    ahead = _bookings_before(code, booked, group_code, group_day) - prior - booked_earlier
+    del booked, booked_earlier, group_code
+    patient_rows = np.empty(n, np.int32)
+    patient_rows[order] = code
+    del code
+    first_group = np.maximum.accumulate(np.where(first_of_patient, np.arange(len(group_day), dtype=np.int32), 0))
+    out = {
+        "booked_ahead": to_rows(ahead),
+        "prior_appointments": to_rows(prior),
+        "prior_no_shows": to_rows(earlier(no_shows)),
+        "previous_no_show": to_rows((~first_of_patient & (np.r_[0, no_shows[:-1]] > 0)).astype(np.int32)),
+        "days_since_previous": to_rows(np.where(first_of_patient, -1, group_day - np.r_[group_day[0], group_day[:-1]])),
+        "days_since_first": to_rows(group_day - group_day[first_group]),
+        "same_day_appointments": to_rows(count),
+    }
+    del ahead, prior, no_shows, count, first_group, group, order
+    out["session_appointments"] = _session_sizes(patient_rows, booked_at)
+    return tuple(out[name] for name in HISTORY)
 
 
 def _session_sizes(patient: np.ndarray, booked_at: np.ndarray) -> np.ndarray:
-    """(n,) number of rows with the same patient and booking time stamp as each row."""
+    """(n,) int32: number of rows with the same patient and booking time stamp as each row."""
     order = np.lexsort((booked_at, patient))
-    p, t = patient[order], booked_at[order]
-    session = np.cumsum(np.r_[True, (p[1:] != p[:-1]) | (t[1:] != t[:-1])]) - 1
-    sizes = np.empty(len(patient), np.int64)
-    sizes[order] = np.bincount(session)[session]
+    sorted_values = patient[order]
+    new = np.r_[True, sorted_values[1:] != sorted_values[:-1]]
+    sorted_values = booked_at[order]
+    new[1:] |= sorted_values[1:] != sorted_values[:-1]
+    del sorted_values
+    session = np.cumsum(new, dtype=np.int32) - 1
+    del new
+    sizes = np.empty(len(patient), np.int32)
+    sizes[order] = np.bincount(session).astype(np.int32)[session]
     return sizes
 
 
@@ -161,20 +182,21 @@ def _bookings_before(patient: np.ndarray, booked_day: np.ndarray, query_patient:
                      query_day: np.ndarray) -> np.ndarray:
     """(m,) for each query (patient, day): how many of that patient's rows were booked before day.
 
-    One sort of bookings and queries together, queries first among equal days so that "before" is
-    strict; a running count of bookings, restarted per patient, is the answer at each query.
+    ``patient`` and ``query_patient`` are dense non-negative int32 numbers. Each (patient, day)
+    pair is packed into one int64, patient in the high 32 bits, so one sort of the bookings and two
+    binary searches per query answer it.
     """
-    m = len(query_patient)
-    keys = np.concatenate([query_patient, patient])
-    days = np.concatenate([query_day, booked_day])
-    is_booking = np.r_[np.zeros(m, bool), np.ones(len(patient), bool)]
-    order = np.lexsort((is_booking, days, keys))
-    k, b = keys[order], is_booking[order]
-    before = np.cumsum(b) - b
-    before -= np.maximum.accumulate(np.where(np.r_[True, k[1:] != k[:-1]], before, 0))
-    out = np.empty(m, np.int64)
-    out[order[~b]] = before[~b]
-    return out
+    offset = min(int(booked_day.min()), int(query_day.min()))
+
+    def packed(who: np.ndarray, when: np.ndarray | int) -> np.ndarray:
+        return (who.astype(np.int64) << 32) | (np.asarray(when, np.int64) - offset)
+
+    bookings = packed(patient, booked_day)
+    bookings.sort()
+    # Bookings before (patient, day), less those of lower-numbered patients.
+    count = np.searchsorted(bookings, packed(query_patient, query_day))
+    count -= np.searchsorted(bookings, packed(query_patient, offset))
+    return count.astype(np.int32)
 
 
 def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past: pl.DataFrame | None = None) -> pl.DataFrame:
