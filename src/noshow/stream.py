@@ -3,7 +3,7 @@
 1. :func:`typed_batches` reads the CSV in blocks with Arrow's incremental reader and parses each
    block with :func:`noshow.data.typed_frame`, the loader's own strict parser (a bad value stops
    the run with a user error naming its column and file line).
-2. :func:`patient_history` computes the causal history features over the whole file from 13 bytes
+2. :func:`patient_history` computes the causal history features over the whole file from 25 bytes
    per row; :func:`noshow.features.raw_features`, the same code as in memory, then builds each
    block's features. Rows are split by a hash of ``AppointmentID`` (10% validation, 20% test, the
    rest training: the same for a given file and seed, whatever the block size).
