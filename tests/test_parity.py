@@ -140,3 +140,19 @@ def test_one_member_model_is_the_single_network(problem):
     X_val, y_val = problem.part("val")
     single = fit(make_backend("numpy", X.shape[1], config), X, y, config, X_val, y_val).parameters
     assert all(np.array_equal(result.parameters[f"members.0.{k}"], v) for k, v in single.items())
+
+
+def test_torch_dropout_matches_the_numpy_layer_in_distribution_and_gradient():
+    import torch
+
+    from noshow.nn.torch_mlp import Dropout
+
+    torch.manual_seed(0)
+    layer = Dropout(0.25)
+    x = torch.ones((2000, 50), dtype=torch.float64, requires_grad=True)
+    assert layer.eval()(x) is x
+    out = layer.train()(x)
+    assert abs((out == 0).double().mean().item() - 0.25) < 0.01
+    assert abs(out.mean().item() - 1.0) < 0.02
+    out.sum().backward()
+    torch.testing.assert_close(x.grad, out.detach())  # the gradient is the mask, as in the NumPy layer
