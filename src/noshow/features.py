@@ -91,8 +91,9 @@ def history_features(frame: pl.DataFrame) -> pl.DataFrame:
     # Exact integer codes for text keys; integer keys (hashed, from the out-of-core path) as they are.
     codes = key.cast(pl.Categorical).to_physical() if key.dtype == pl.String else key
     outcome = frame[S.TARGET].fill_null(0).to_numpy() if S.TARGET in names else np.zeros(frame.height, np.int8)
-    physical = [frame[c].to_physical().to_numpy() for c in (S.APPOINTMENT_DATE, S.SCHEDULED_DAY, S.SCHEDULED_DATE)]
-    columns = _history_arrays(codes.to_numpy(), physical[0], outcome, *physical[1:])
+    day, booked_at, booked_day = (frame[c].to_physical().to_numpy()
+                                  for c in (S.APPOINTMENT_DATE, S.SCHEDULED_DAY, S.SCHEDULED_DATE))
+    columns = _history_arrays(codes.to_numpy(), day, outcome, booked_at, booked_day)
     return pl.DataFrame(dict(zip(HISTORY, columns))).with_columns(pl.col("days_since_previous").replace(-1, None))
 
 
