@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from noshow import data, synth
+from noshow.data import loader, synth
 
-REAL_DATA = os.environ.get(data.DATA_ENV)
+REAL_DATA = os.environ.get(loader.DATA_ENV)
 
 
 @pytest.fixture(scope="session")
@@ -23,8 +23,8 @@ def real_data_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_data(real_data_path) -> data.Appointments:
-    return data.load(real_data_path)
+def real_data(real_data_path) -> loader.Appointments:
+    return loader.load(real_data_path)
 
 
 @pytest.fixture(scope="session")
@@ -34,13 +34,13 @@ def small_csv(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def small_data(small_csv) -> data.Appointments:
-    return data.load(small_csv)
+def small_data(small_csv) -> loader.Appointments:
+    return loader.load(small_csv)
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m noshow ARGS`` in a fresh process, as a user would."""
-    env = {k: v for k, v in os.environ.items() if k != data.DATA_ENV}
+    env = {k: v for k, v in os.environ.items() if k != loader.DATA_ENV}
     return subprocess.run(
         [sys.executable, "-m", "noshow", *args], capture_output=True, text=True, cwd=cwd, env=env
     )

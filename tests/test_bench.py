@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from noshow import bench
-from noshow.model import prepare
+from noshow.evaluation import bench
+from noshow.data.prepare import prepare
 from noshow.nn.config import MLPConfig
-from noshow.stream import scaling_run
+from noshow.data.stream import scaling_run
 
 
 def test_speed_and_memory_measure_each_twin_in_its_own_process(small_data):

@@ -85,7 +85,7 @@ def test_real_file_model_from_numpy_scores_identically_with_torch(real_data_path
     assert result.returncode == 0, result.stderr
     loaded = TrainedModel.load(model)
     assert loaded.metadata["data"]["rows"] == 110_527
-    from noshow.data import load
+    from noshow.data.loader import load
 
     data = load(real_data_path)
     p_numpy = loaded.predict_proba(data, backend="numpy")

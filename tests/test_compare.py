@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from noshow.compare import COST_METRICS, TWINS, ModelRun, seconds_to_fraction
-from noshow.metrics import SCALAR_METRICS, best_f1_threshold
+from noshow.evaluation.compare import COST_METRICS, TWINS, ModelRun, seconds_to_fraction
+from noshow.evaluation.metrics import SCALAR_METRICS, best_f1_threshold
 
 from conftest import assert_user_error, run_cli
 
@@ -98,7 +98,7 @@ def test_best_f1_threshold_maximises_f1():
 def test_numpy_average_precision_equals_scikit_learn_with_ties():
     from sklearn.metrics import average_precision_score
 
-    from noshow.metrics import average_precision
+    from noshow.evaluation.metrics import average_precision
 
     rng = np.random.default_rng(2)
     for _ in range(20):

@@ -6,8 +6,8 @@ import gzip
 
 import pytest
 
-from noshow import data
-from noshow import schema as S
+from noshow.data import loader
+from noshow.data import schema as S
 from noshow.errors import NoshowError
 
 from conftest import assert_user_error, run_cli
@@ -53,7 +53,7 @@ def test_check_command_prints_rows_and_rate_of_real_file(real_data_path):
 def test_gzip_and_plain_files_load_the_same(small_csv, tmp_path):
     packed = tmp_path / "small.csv.gz"
     packed.write_bytes(gzip.compress(small_csv.read_bytes()))
-    assert data.load(packed).frame.equals(data.load(small_csv).frame)
+    assert loader.load(packed).frame.equals(loader.load(small_csv).frame)
 
 
 def test_label_column_is_optional_when_not_required(small_csv, tmp_path):
@@ -62,7 +62,7 @@ def test_label_column_is_optional_when_not_required(small_csv, tmp_path):
     keep = [i for i, name in enumerate(header) if name != S.LABEL]
     unlabeled = tmp_path / "unlabeled.csv"
     unlabeled.write_text("\n".join(",".join(line.split(",")[i] for i in keep) for line in lines) + "\n")
-    loaded = data.load(unlabeled, require_label=False)
+    loaded = loader.load(unlabeled, require_label=False)
     assert not loaded.has_label
     assert len(loaded) == 3000
 
@@ -72,14 +72,14 @@ def test_training_needs_both_classes(small_csv, tmp_path):
     one_class = tmp_path / "one_class.csv"
     one_class.write_text(text)
     with pytest.raises(NoshowError, match="only 0 'no-show' rows"):
-        data.check_trainable(data.load(one_class))
+        loader.check_trainable(loader.load(one_class))
 
 
 def test_training_needs_enough_rows(small_csv, tmp_path):
     tiny = tmp_path / "tiny.csv"
     tiny.write_text("\n".join(small_csv.read_text().splitlines()[:11]) + "\n")
     with pytest.raises(NoshowError, match="10 rows is too few"):
-        data.check_trainable(data.load(tiny))
+        loader.check_trainable(loader.load(tiny))
 
 
 # --- every bad input gets one line, exit status 2, no traceback -------------------------------------

@@ -9,8 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from noshow import features as F
-from noshow import schema as S
+from noshow.data import features as F
+from noshow.data import schema as S
 
 
 def _frame(rows: list[tuple[str, str, str, int]]) -> pl.DataFrame:

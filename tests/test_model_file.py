@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from noshow.errors import NoshowError
-from noshow.model import METADATA_KEY, TrainedModel, prepare, train_model
+from noshow.model import METADATA_KEY, TrainedModel
+from noshow.data.prepare import prepare
+from noshow.training.train import train_model
 from noshow.nn.config import MLPConfig
 
 from conftest import assert_user_error, run_cli

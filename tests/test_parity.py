@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from noshow.metrics import sigmoid64
+from noshow.evaluation.metrics import sigmoid64
 from noshow.nn.config import MLPConfig
 from noshow.training import batch_order, fit, make_backend
 
 
 @pytest.fixture(scope="module")
 def problem(small_data):
-    from noshow.model import prepare
+    from noshow.data.prepare import prepare
 
     prepared = prepare(small_data, "random", 0, dtype="float64")
     return prepared

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from noshow import schema as S
-from noshow.splits import make_split
+from noshow.data import schema as S
+from noshow.data.splits import make_split
 
 
 @pytest.mark.parametrize("kind", ["random", "time", "patient"])

@@ -6,11 +6,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from noshow import features as F
-from noshow.encoded import ChunkStore
+from noshow.data import features as F
+from noshow.data.encoded import ChunkStore
 from noshow.errors import NoshowError
 from noshow.nn.config import MLPConfig
-from noshow.stream import build_store, patient_history, typed_batches
+from noshow.data.stream import build_store, patient_history, typed_batches
 from noshow.training import fit, make_backend
 
 
@@ -65,7 +65,7 @@ def test_streamed_training_reads_every_training_row_from_the_store(small_csv, tm
 def test_train_command_streams_and_the_model_predicts(small_csv, tmp_path):
     from conftest import run_cli
 
-    from noshow.data import load
+    from noshow.data.loader import load
     from noshow.model import TrainedModel
 
     model = tmp_path / "m.npz"

@@ -6,9 +6,9 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import average_precision_score
 
-from noshow import schema as S
-from noshow import synth
-from noshow.data import summarize
+from noshow.data import schema as S
+from noshow.data import synth
+from noshow.data.loader import summarize
 
 
 def test_synthetic_columns_are_the_kaggle_schema_plus_true_probability():
@@ -54,7 +54,7 @@ def test_true_probability_ranks_better_than_chance(small_data):
 
 def test_synth_command_writes_a_loadable_file(tmp_path):
     from conftest import run_cli
-    from noshow.data import load
+    from noshow.data.loader import load
 
     out = tmp_path / "s.csv.gz"
     result = run_cli("synth", "--rows", "200", "--seed", "5", "--out", str(out))

@@ -8,9 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from noshow.model import prepare
+from noshow.data.prepare import prepare
 from noshow.nn.config import MLPConfig
-from noshow.tune import SPACE, point_of, to_config, tune
+from noshow.training.tune import SPACE, point_of, to_config, tune
 
 from conftest import assert_user_error, run_cli
 

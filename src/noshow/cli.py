@@ -44,14 +44,14 @@ def _add_data(parser: argparse.ArgumentParser) -> None:
 
 def _resolve_data(args, *, require_label: bool = True):
     """Load --data, else $NOSHOW_DATA, else synthetic data (saying so on stderr)."""
-    from noshow import data, synth
+    from noshow.data import loader, synth
 
-    path = args.data or os.environ.get(data.DATA_ENV)
+    path = args.data or os.environ.get(loader.DATA_ENV)
     if path:
-        return data.load(path, require_label=require_label)
+        return loader.load(path, require_label=require_label)
     loaded = synth.synthetic_appointments()
     # Said even with --quiet: results on made-up data must never pass for real ones.
-    print(f"noshow: no --data given and ${data.DATA_ENV} unset: using {loaded.source}", file=sys.stderr)
+    print(f"noshow: no --data given and ${loader.DATA_ENV} unset: using {loaded.source}", file=sys.stderr)
     return loaded
 
 
@@ -60,16 +60,16 @@ def _resolve_data(args, *, require_label: bool = True):
 
 
 def cmd_check(args) -> int:
-    from noshow import data
+    from noshow.data import loader
 
     loaded = _resolve_data(args, require_label=False)
-    summary = data.summarize(loaded)
-    print(json.dumps(summary, indent=2) if args.json else data.format_summary(summary))
+    summary = loader.summarize(loaded)
+    print(json.dumps(summary, indent=2) if args.json else loader.format_summary(summary))
     return 0
 
 
 def cmd_synth(args) -> int:
-    from noshow import synth
+    from noshow.data import synth
 
     path = synth.write_synthetic(args.out, rows=args.rows, seed=args.seed)
     print(f"wrote {args.rows:,} synthetic appointments (seed {args.seed}) to {path}")
@@ -89,7 +89,7 @@ def _hidden(text: str) -> tuple[int, ...]:
 def _add_network(parser: argparse.ArgumentParser) -> None:
     """Hyperparameter flags; defaults come from MLPConfig so they are defined once."""
     from noshow.nn import config as C
-    from noshow.splits import SPLITS
+    from noshow.data.splits import SPLITS
 
     d = C.MLPConfig()
     net = parser.add_argument_group("network and training")
@@ -150,13 +150,14 @@ def _check_device(args) -> None:
 
 def cmd_train(args) -> int:
     from noshow.files import check_writable_parent
-    from noshow.model import prepare, train_model
+    from noshow.data.prepare import prepare
+    from noshow.training.train import train_model
 
     check_writable_parent(args.out)
     config = _config(args)
     _check_device(args)
     if args.stream or (args.data and os.path.isfile(args.data) and os.path.getsize(args.data) > STREAM_BYTES):
-        from noshow.stream import train_streamed
+        from noshow.data.stream import train_streamed
 
         if not args.data:
             raise NoshowError("--stream needs --data FILE")
@@ -184,8 +185,8 @@ def cmd_predict(args) -> int:
     import numpy as np
     import polars as pl
 
-    from noshow import data
-    from noshow import schema as S
+    from noshow.data import loader
+    from noshow.data import schema as S
     from noshow.files import atomic_path, check_writable_parent
     from noshow.model import TrainedModel
 
@@ -193,7 +194,7 @@ def cmd_predict(args) -> int:
     _check_device(args)
     model = TrainedModel.load(args.model)
     loaded = _resolve_data(args, require_label=False)
-    history = data.load(args.history) if args.history else None
+    history = loader.load(args.history) if args.history else None
     if not loaded.has_label and history is None and not args.quiet:
         print("noshow: note: no outcomes in the data and no --history: prior no-shows count as 0",
               file=sys.stderr)
@@ -215,8 +216,8 @@ def cmd_predict(args) -> int:
 def cmd_compare(args) -> int:
     from pathlib import Path
 
-    from noshow import report
-    from noshow.compare import compare
+    from noshow.evaluation import report
+    from noshow.evaluation.compare import compare
 
     config = _config(args)
     _check_device(args)
@@ -236,9 +237,9 @@ def cmd_compare(args) -> int:
 
 
 def cmd_tune(args) -> int:
-    from noshow import tune
+    from noshow.training import tune
     from noshow.files import atomic_path, check_writable_parent
-    from noshow.model import prepare
+    from noshow.data.prepare import prepare
 
     try:
         import optuna  # noqa: F401
@@ -273,7 +274,7 @@ def _row_counts(text: str) -> list[int]:
 def cmd_bench(args) -> int:
     from pathlib import Path
 
-    from noshow import bench
+    from noshow.evaluation import bench
 
     loaded = _resolve_data(args)
     result = bench.run_bench(loaded, args.threads or os.cpu_count() or 1, args.repeats, args.scale,

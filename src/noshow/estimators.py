@@ -1,6 +1,6 @@
 """scikit-learn estimators for the two twins: ``NumpyMLPClassifier`` and ``TorchMLPClassifier``.
 
-They take a numeric feature matrix (use :class:`noshow.features.FeaturePipeline`, or any
+They take a numeric feature matrix (use :class:`noshow.data.features.FeaturePipeline`, or any
 scikit-learn transformer, to get one) and follow the estimator API: ``fit``, ``predict``,
 ``predict_proba``, ``decision_function``, ``classes_``, ``get_params``/``set_params`` and sample
 weights, so they work in pipelines, cross-validation, grid search and
@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from noshow.metrics import sigmoid64
+from noshow.evaluation.metrics import sigmoid64
 from noshow.nn.config import MLPConfig
 from noshow.training import fit_ensemble, make_model
 

@@ -23,50 +23,18 @@ import numpy as np
 import polars as pl
 
 from noshow import __version__
-from noshow import schema as S
-from noshow.data import Appointments, check_trainable
+from noshow.data import schema as S
+from noshow.data.loader import Appointments
 from noshow.errors import NoshowError
-from noshow.features import FeaturePipeline, raw_features
+from noshow.data.features import FeaturePipeline, raw_features
 from noshow.files import atomic_path
-from noshow.encoded import Encoded
-from noshow.metrics import average_precision, best_f1_threshold, sigmoid64
+from noshow.evaluation.metrics import sigmoid64
 from noshow.nn.config import MLPConfig, layer_sizes, member_prefix, model_parameter_names
-from noshow.splits import Split, make_split
-from noshow.training import EnsembleResult, fit_ensemble, make_model
+from noshow.training import make_model
 
 FORMAT = "noshow-model"
 FORMAT_VERSION = 2  # 2: parameters of several ensemble members
 METADATA_KEY = "__metadata__"
-
-
-@dataclass
-class Prepared:
-    """Features of every row with the pipeline fitted on the training rows of one split."""
-
-    data: Appointments
-    split: Split
-    pipeline: FeaturePipeline
-    features: Encoded  # (n_rows, n_features), compact
-    y: np.ndarray  # (n_rows,) in {0, 1}
-
-    def part(self, name: str) -> tuple[Encoded, np.ndarray]:
-        """Features and labels of the "train", "val" or "test" rows."""
-        idx = getattr(self.split, name)
-        return self.features.subset(idx), self.y[idx]
-
-
-def prepare(data: Appointments, split: str = "random", split_seed: int = 0, dtype: str = "float32") -> Prepared:
-    """Split ``data``, fit the feature pipeline on its training rows and build all features."""
-    check_trainable(data)
-    raw = raw_features(data.frame)
-    parts = make_split(data.frame, split, split_seed)
-    for name, idx in (("training", parts.train), ("validation", parts.val)):
-        labels = data.frame[S.TARGET].to_numpy()[idx]
-        if len(np.unique(labels)) < 2:
-            raise NoshowError(f"{data.source}: the {name} part of the {split} split has one class only")
-    pipeline = FeaturePipeline().fit(raw[parts.train])
-    features = pipeline.encode(raw, dtype=np.dtype(dtype))
-    return Prepared(data, parts, pipeline, features, data.frame[S.TARGET].to_numpy().astype(np.int64))
 
 
 @dataclass
@@ -201,35 +169,3 @@ def _read_model(path: Path) -> TrainedModel:
     if len(pipeline.feature_names) != n_inputs or not 0.0 <= threshold <= 1.0:
         raise NoshowError(f"{path}: inconsistent model (features {len(pipeline.feature_names)} vs inputs {n_inputs}, threshold {threshold})")
     return TrainedModel(config, arrays, pipeline, threshold, meta)
-
-
-# --------------------------------------------------------------------------------------------------
-# Training a model from appointments
-
-
-def train_model(prepared: Prepared, backend: str, config: MLPConfig, progress: bool = False,
-                device: str = "cpu") -> tuple[TrainedModel, EnsembleResult]:
-    """Train every member on the training part with early stopping on validation, then choose the
-    max-F1 threshold of the averaged model there."""
-    X_train, y_train = prepared.part("train")
-    X_val, y_val = prepared.part("val")
-    model = make_model(backend, prepared.features.width, config, device=device)
-    result = fit_ensemble(model, X_train, y_train, config, X_val, y_val, progress=progress, label=backend)
-    p_val = sigmoid64(model.predict_logits(X_val))
-    threshold = best_f1_threshold(y_val, p_val)
-    data = prepared.data
-    data_record = {"source": data.source, "sha256": data.sha256, "synthetic": data.synthetic,
-                   "rows": len(data), "split": prepared.split.kind, **prepared.split.sizes()}
-    metadata = training_metadata(backend, data_record, result, average_precision(y_val, p_val))
-    return TrainedModel(config, result.parameters, prepared.pipeline, threshold, metadata), result
-
-
-def training_metadata(backend: str, data_record: dict, result: EnsembleResult, val_pr_auc: float) -> dict:
-    """The model file's record of what it was trained on and how training went."""
-    return {
-        "trained_with": backend,
-        "data": data_record,
-        "training": {"members": len(result.members), "epochs_run": result.epochs_run,
-                     "best_epochs": result.best_epochs, "train_seconds": result.train_seconds,
-                     "pos_weight": result.pos_weight, "val_pr_auc": float(val_pr_auc)},
-    }

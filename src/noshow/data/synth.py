@@ -1,7 +1,7 @@
 """Synthetic appointments in the exact Kaggle schema, with the true no-show probability of each row.
 
 The generator draws patients, bookings and outcomes from a known model whose inputs are all things
-:mod:`noshow.features` can see (lead time, age, neighbourhood, flags, weekday, SMS and the patient's
+:mod:`noshow.data.features` can see (lead time, age, neighbourhood, flags, weekday, SMS and the patient's
 no-shows on strictly earlier days), so the best achievable score, the Bayes limit, is the score of
 the ``true_probability`` column itself. Marginals follow the real file: about 20% no-shows, a third
 same-day bookings (with few no-shows), repeat patients, ~80 neighbourhoods of very unequal size.
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from noshow import schema as S
-from noshow.data import Appointments, load
+from noshow.data import schema as S
+from noshow.data.loader import Appointments, load
 from noshow.files import atomic_path
 
 DEFAULT_ROWS = 100_000

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from noshow.encoded import ChunkStore, Encoded, chunks, take_rows
-from noshow.metrics import average_precision
+from noshow.data.encoded import ChunkStore, Encoded, chunks, take_rows
+from noshow.evaluation.metrics import average_precision
 from noshow.nn.config import MLPConfig, join_members, lr_factor, member_config, resolve_pos_weight, split_members
 
 @dataclass

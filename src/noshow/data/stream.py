@@ -1,15 +1,15 @@
 """Training on files larger than memory: features built out of core, mini-batches read from disk.
 
 1. :func:`typed_batches` reads the CSV in blocks with Arrow's incremental reader and parses each
-   block with :func:`noshow.data.typed_frame`, the loader's own strict parser (a bad value stops
+   block with :func:`noshow.data.loader.typed_frame`, the loader's own strict parser (a bad value stops
    the run with a user error naming its column and file line).
 2. :func:`patient_history` computes the causal history features over the whole file from 25 bytes
-   per row; :func:`noshow.features.raw_features`, the same code as in memory, then builds each
+   per row; :func:`noshow.data.features.raw_features`, the same code as in memory, then builds each
    block's features. Rows are split by a hash of ``AppointmentID`` (10% validation, 20% test, the
    rest training: the same for a given file and seed, whatever the block size).
 3. The feature pipeline is fitted on the training rows block by block
-   (:meth:`~noshow.features.FeaturePipeline.fit_chunks`), then every block is encoded compactly and
-   saved to a :class:`~noshow.encoded.ChunkStore`.
+   (:meth:`~noshow.data.features.FeaturePipeline.fit_chunks`), then every block is encoded compactly and
+   saved to a :class:`~noshow.data.encoded.ChunkStore`.
 4. :func:`noshow.training.fit_ensemble` trains each member from the store, one block in memory at a
    time.
 
@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from noshow import schema as S
-from noshow.data import FIRST_DATA_LINE, check_columns, typed_frame
-from noshow.encoded import ChunkStore
+from noshow.data import schema as S
+from noshow.data.loader import FIRST_DATA_LINE, check_columns, typed_frame
+from noshow.data.encoded import ChunkStore
 from noshow.errors import NoshowError
-from noshow.features import HISTORY_INPUTS, FeaturePipeline, history_features, raw_features
+from noshow.data.features import HISTORY_INPUTS, FeaturePipeline, history_features, raw_features
 
 PART = "_part"  # 0: train, 1: validation, 2: test
 VAL_SHARE, TEST_SHARE = 0.1, 0.2
@@ -83,7 +83,7 @@ def typed_batches(path: str | Path, block_rows: int = BLOCK_ROWS, read_bytes: in
 
 
 def patient_history(path: str | Path, read_bytes: int = READ_BYTES) -> pl.DataFrame:
-    """:func:`~noshow.features.history_features` of every row, computed from 25 bytes per row
+    """:func:`~noshow.data.features.history_features` of every row, computed from 25 bytes per row
     (64-bit hash of the patient, day, booking time stamp and day, outcome) so that 10^7 rows fit
     in a few hundred MB."""
     parts = {c: [] for c in HISTORY_INPUTS}
@@ -139,9 +139,10 @@ def build_store(path: str | Path, folder: Path, dtype: str = "float32", seed: in
 def train_streamed(path: str | Path, backend: str, config, progress: bool = False, device: str = "cpu"):
     """Train a model from a file larger than memory (see the module doc); returns
     (TrainedModel, EnsembleResult) like :func:`noshow.model.train_model`."""
-    from noshow.data import file_sha256
-    from noshow.metrics import average_precision, best_f1_threshold, sigmoid64
-    from noshow.model import TrainedModel, training_metadata
+    from noshow.data.loader import file_sha256
+    from noshow.evaluation.metrics import average_precision, best_f1_threshold, sigmoid64
+    from noshow.model import TrainedModel
+    from noshow.training.train import training_metadata
     from noshow.training import fit_ensemble, make_model, predict_all
 
     with tempfile.TemporaryDirectory(prefix="noshow-stream-") as tmp:
@@ -168,7 +169,7 @@ def _scaling_job(csv: str, threads: int, epochs: int) -> dict:
     """Build features out of core and train the NumPy twin streamed; time and memory."""
     from noshow.nn.config import MLPConfig
     from noshow.training import fit, make_backend
-    from noshow.worker import peak_rss_mb
+    from noshow.training.worker import peak_rss_mb
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="noshow-stream-") as tmp:
@@ -187,15 +188,15 @@ def scaling_run(rows: int, threads: int, epochs: int = 1) -> dict:
     """Write ``rows`` synthetic appointments, then measure :func:`_scaling_job` in a fresh process."""
     import subprocess
 
-    from noshow.synth import write_synthetic
-    from noshow.worker import THREAD_VARIABLES
+    from noshow.data.synth import write_synthetic
+    from noshow.training.worker import THREAD_VARIABLES
 
     with tempfile.TemporaryDirectory(prefix="noshow-scale-") as tmp:
         csv = Path(tmp) / "synthetic.csv"
         write_synthetic(csv, rows, seed=rows % 997)
         env = {**os.environ, **{name: str(threads) for name in (*THREAD_VARIABLES, "POLARS_MAX_THREADS")}}
         out = Path(tmp) / "result.json"
-        subprocess.run([sys.executable, "-m", "noshow.stream", str(csv), str(threads), str(epochs), str(out)],
+        subprocess.run([sys.executable, "-m", "noshow.data.stream", str(csv), str(threads), str(epochs), str(out)],
                        check=True, env=env)
         result = json.loads(out.read_text())
     return {"rows": rows, **result}

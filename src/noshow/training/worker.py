@@ -1,6 +1,6 @@
 """One twin's training run in a fresh process, so both twins' time and memory are measured alike.
 
-``python -m noshow.worker SPEC.json`` reads a job written by :mod:`noshow.compare`: a folder of
+``python -m noshow.training.worker SPEC.json`` reads a job written by :mod:`noshow.evaluation.compare`: a folder of
 prepared features (the parent builds them once, so both twins get the very same arrays), backend,
 config, seeds, thread count. It pins the thread count before importing any numeric library,
 imports only what training needs (NumPy and tqdm, plus PyTorch for the PyTorch twin; neither the
@@ -82,7 +82,7 @@ def save_parts(folder, features, y, split) -> None:
 def load_parts(folder, width: int) -> dict:
     import numpy as np
 
-    from noshow.encoded import Encoded
+    from noshow.data.encoded import Encoded
 
     return {part: (Encoded.load(os.path.join(folder, part), width),
                    np.load(os.path.join(folder, f"{part}.y.npy"), allow_pickle=False)) for part in PARTS}
@@ -99,7 +99,7 @@ def run(spec: dict) -> dict:
 
     import numpy as np
 
-    from noshow.metrics import sigmoid64
+    from noshow.evaluation.metrics import sigmoid64
     from noshow.nn.config import MLPConfig
     from noshow.training import fit_ensemble, make_model
 

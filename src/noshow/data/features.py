@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from noshow import schema as S
-from noshow.encoded import Encoded
+from noshow.data import schema as S
+from noshow.data.encoded import Encoded
 
 # Numeric features and the transform applied before standardising (log1p tames long right tails:
 # lead times run to 179 days, prior-appointment counts to 80).
@@ -205,7 +205,7 @@ def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past:
 
     Parameters
     ----------
-    frame : validated appointments (see :mod:`noshow.data`).
+    frame : validated appointments (see :mod:`noshow.data.loader`).
     history : optional other appointments of the same patients: earlier ones with outcomes, and
         later ones already booked. They count towards the history features of ``frame``'s rows and
         are not returned.

@@ -2,7 +2,7 @@
 
 Protocol: one split, one feature pipeline fitted on its training rows, the same hyperparameters
 and seeds for both twins; every threshold is chosen on validation data (maximum F1) and applied
-unchanged to the test data; each twin trains in its own fresh process (:mod:`noshow.worker`) with
+unchanged to the test data; each twin trains in its own fresh process (:mod:`noshow.training.worker`) with
 the same thread count, so time and memory are measured the same way for both.
 """
 
@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from noshow import schema as S
-from noshow.data import Appointments
+from noshow.data import schema as S
+from noshow.data.loader import Appointments
 from noshow.errors import NoshowError
-from noshow.metrics import (CONFUSION, INTERVAL_METRICS, SCALAR_METRICS, best_f1_threshold, bootstrap_ci,
+from noshow.evaluation.metrics import (CONFUSION, INTERVAL_METRICS, SCALAR_METRICS, best_f1_threshold, bootstrap_ci,
                             classification_metrics)
-from noshow.model import Prepared, prepare
+from noshow.data.prepare import Prepared, prepare
 from noshow.nn.config import MLPConfig
 from noshow.training import BACKENDS as TWINS
-from noshow.worker import save_parts
+from noshow.training.worker import save_parts
 
 SCHEMA_VERSION = 1
 COST_METRICS = ("train_seconds", "epochs", "seconds_per_epoch", "seconds_to_95pct", "import_rss_mb", "peak_rss_mb")
@@ -89,14 +89,14 @@ def seconds_to_fraction(history: list[dict], fraction: float = 0.95) -> float:
 
 def run_twin(backend: str, width: int, config: MLPConfig, seeds: list[int], threads: int, device: str,
              progress: bool, folder: Path, validate: bool = True) -> dict:
-    """Train one twin in a fresh ``python -m noshow.worker`` process on the features saved in
+    """Train one twin in a fresh ``python -m noshow.training.worker`` process on the features saved in
     ``folder``; return its JSON result."""
     spec = {"backend": backend, "width": width, "config": config.to_dict(), "seeds": seeds, "threads": threads,
             "validate": validate,
             "device": device if backend == "torch" else "cpu", "progress": progress, "out": str(folder)}
     spec_path = folder / f"{backend}_spec.json"
     spec_path.write_text(json.dumps(spec))
-    completed = subprocess.run([sys.executable, "-m", "noshow.worker", str(spec_path)],
+    completed = subprocess.run([sys.executable, "-m", "noshow.training.worker", str(spec_path)],
                                stderr=None if progress else subprocess.PIPE, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f"{backend} worker failed (exit {completed.returncode}): {completed.stderr or ''}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from noshow import schema as S
+from noshow.data import schema as S
 
 SPLITS = ("random", "time", "patient")
 TEST_FRACTION = 0.2

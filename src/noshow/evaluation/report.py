@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from noshow.files import atomic_path
-from noshow.metrics import CONFUSION
+from noshow.evaluation.metrics import CONFUSION
 from noshow.training import BACKENDS as TWINS
 
 LABELS = {"numpy": "NumPy twin", "torch": "PyTorch twin", "logistic_regression": "logistic regression",

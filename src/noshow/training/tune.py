@@ -22,7 +22,8 @@ from dataclasses import replace
 import numpy as np
 
 from noshow.errors import NoshowError
-from noshow.model import Prepared, train_model
+from noshow.data.prepare import Prepared
+from noshow.training.train import train_model
 from noshow.nn.config import MLPConfig
 
 # name -> ("categorical", choices) | ("float", low, high) | ("log", low, high). Hidden layer choices

@@ -7,7 +7,7 @@ Measured on the real file when given (else synthetic data), with the same thread
   same layers, batch size, optimiser (Adam), learning rate and L2; the median of ``repeats`` runs;
 - peak and after-import resident memory of each twin's training process, as ``compare`` measures it;
 - the wall time of ``noshow compare`` (1 seed) end to end, in a fresh process;
-- optionally (``--scale``), streamed training on synthetic data of growing size (:mod:`noshow.stream`).
+- optionally (``--scale``), streamed training on synthetic data of growing size (:mod:`noshow.data.stream`).
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from noshow.compare import TWINS, machine, run_twin
-from noshow.data import Appointments
+from noshow.evaluation.compare import TWINS, machine, run_twin
+from noshow.data.loader import Appointments
 from noshow.files import atomic_path
-from noshow.model import Prepared, prepare
+from noshow.data.prepare import Prepared, prepare
 from noshow.nn.config import MLPConfig
-from noshow.worker import save_parts
+from noshow.training.worker import save_parts
 
 BENCH_EPOCHS = 5
 
@@ -98,7 +98,7 @@ def compare_seconds(data_path: str | None, threads: int) -> float:
 
 def run_bench(data: Appointments, threads: int, repeats: int = 5, scale: list[int] | None = None,
               progress: bool = True) -> dict:
-    """Every measurement of :mod:`noshow.bench`; returns the content of ``bench.json``."""
+    """Every measurement of :mod:`noshow.evaluation.bench`; returns the content of ``bench.json``."""
     config = MLPConfig()
     prepared = prepare(data, "random", 0, config.dtype)
     say = (lambda text: print(f"bench: {text}", file=sys.stderr, flush=True)) if progress else (lambda text: None)
@@ -114,7 +114,7 @@ def run_bench(data: Appointments, threads: int, repeats: int = 5, scale: list[in
         "machine": {**machine(), "threads": threads, "repeats": repeats, "epochs_timed": BENCH_EPOCHS},
     }
     if scale:
-        from noshow.stream import scaling_run
+        from noshow.data.stream import scaling_run
 
         for rows in scale:
             say(f"streamed training on {rows:,} synthetic rows")

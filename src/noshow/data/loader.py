@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from noshow import schema as S
+from noshow.data import schema as S
 from noshow.errors import NoshowError
 
 DATA_ENV = "NOSHOW_DATA"
@@ -46,7 +46,7 @@ class Appointments:
     """A validated appointments table.
 
     ``frame`` holds the original columns, typed, plus the derived columns named in
-    :mod:`noshow.schema` (``patient_key``, ``scheduled_date``, ``appointment_date`` and, when the
+    :mod:`noshow.data.schema` (``patient_key``, ``scheduled_date``, ``appointment_date`` and, when the
     file has labels, ``target`` in {0, 1}).
     """
 
@@ -250,7 +250,7 @@ def typed_frame(path, text: pl.DataFrame, require_label: bool = True,
                 first_line: int = FIRST_DATA_LINE) -> tuple[pl.DataFrame, list[Quirk]]:
     """Parse every column of an all-text frame strictly; return the typed frame with the derived
     columns, and the quirks counted. The one definition of the columns' types: the in-memory
-    loader and the out-of-core reader (:mod:`noshow.stream`, block by block) both use it.
+    loader and the out-of-core reader (:mod:`noshow.data.stream`, block by block) both use it.
 
     ``first_line`` is the file line of ``text``'s first row, so errors name the right line.
     """

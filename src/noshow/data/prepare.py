@@ -1,0 +1,45 @@
+"""Data preparation: split the appointments, fit the feature pipeline on the training rows, and
+build every row's features once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from noshow.data import schema as S
+from noshow.data.encoded import Encoded
+from noshow.data.features import FeaturePipeline, raw_features
+from noshow.data.loader import Appointments, check_trainable
+from noshow.data.splits import Split, make_split
+from noshow.errors import NoshowError
+
+
+@dataclass
+class Prepared:
+    """Features of every row with the pipeline fitted on the training rows of one split."""
+
+    data: Appointments
+    split: Split
+    pipeline: FeaturePipeline
+    features: Encoded  # (n_rows, n_features), compact
+    y: np.ndarray  # (n_rows,) in {0, 1}
+
+    def part(self, name: str) -> tuple[Encoded, np.ndarray]:
+        """Features and labels of the "train", "val" or "test" rows."""
+        idx = getattr(self.split, name)
+        return self.features.subset(idx), self.y[idx]
+
+
+def prepare(data: Appointments, split: str = "random", split_seed: int = 0, dtype: str = "float32") -> Prepared:
+    """Split ``data``, fit the feature pipeline on its training rows and build all features."""
+    check_trainable(data)
+    raw = raw_features(data.frame)
+    parts = make_split(data.frame, split, split_seed)
+    for name, idx in (("training", parts.train), ("validation", parts.val)):
+        labels = data.frame[S.TARGET].to_numpy()[idx]
+        if len(np.unique(labels)) < 2:
+            raise NoshowError(f"{data.source}: the {name} part of the {split} split has one class only")
+    pipeline = FeaturePipeline().fit(raw[parts.train])
+    features = pipeline.encode(raw, dtype=np.dtype(dtype))
+    return Prepared(data, parts, pipeline, features, data.frame[S.TARGET].to_numpy().astype(np.int64))

@@ -1,0 +1,1 @@
+"""Evaluation: metric definitions, the comparison protocol, its report, and the benchmarks."""
