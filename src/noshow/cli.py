@@ -165,10 +165,12 @@ def cmd_train(args) -> int:
         source, n_train = args.data, model.metadata["data"]["n_train"]
     else:
         loaded = _resolve_data(args)
-        prepared = prepare(loaded, args.split, args.split_seed, config.dtype)
+        # A model for use learns from every row but the validation part (no test part held out).
+        prepared = prepare(loaded, args.split, args.split_seed, config.dtype, hold_out_test=False)
         model, result = train_model(prepared, args.backend, config, progress=not args.quiet, device=args.device)
         source, n_train = loaded.source, len(prepared.split.train)
     model.save(args.out)
+    card = _write_card(model, args.out)
     if not args.quiet:
         training = model.metadata["training"]
         print(
@@ -176,9 +178,16 @@ def cmd_train(args) -> int:
             f"{training['members']} network(s), {training['epochs_run']} epochs in all (best "
             f"{', '.join(map(str, training['best_epochs']))}) in {training['train_seconds']:.1f} s, "
             f"validation PR AUC {training['val_pr_auc']:.4f}, "
-            f"threshold {model.threshold:.4f}; wrote {args.out}"
+            f"calibration {training.get('calibration', 'none')}, threshold {model.threshold:.4f}; "
+            f"wrote {args.out} and {card}"
         )
     return 0
+
+
+def _write_card(model, out) -> str:
+    from noshow.clinic.card import card_path, write_card
+
+    return str(write_card(model, card_path(out)))
 
 
 def cmd_predict(args) -> int:

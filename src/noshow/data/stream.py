@@ -140,9 +140,8 @@ def train_streamed(path: str | Path, backend: str, config, progress: bool = Fals
     """Train a model from a file larger than memory (see the module doc); returns
     (TrainedModel, EnsembleResult) like :func:`noshow.model.train_model`."""
     from noshow.data.loader import file_sha256
-    from noshow.evaluation.metrics import average_precision, best_f1_threshold, sigmoid64
     from noshow.model import TrainedModel
-    from noshow.training.train import training_metadata
+    from noshow.training.train import calibrate_and_threshold, training_metadata
     from noshow.training import fit_ensemble, make_model, predict_all
 
     with tempfile.TemporaryDirectory(prefix="noshow-stream-") as tmp:
@@ -153,12 +152,13 @@ def train_streamed(path: str | Path, backend: str, config, progress: bool = Fals
         model = make_model(backend, stores["train"].width, config, device=device)
         result = fit_ensemble(model, stores["train"], None, config, stores["val"], progress=progress,
                               label=f"{backend} (streamed)")
-        y_val, p_val = stores["val"].labels(), sigmoid64(predict_all(model, stores["val"]))
-        threshold = best_f1_threshold(y_val, p_val)
+        y_val = stores["val"].labels()
+        calibrator, threshold, record = calibrate_and_threshold(predict_all(model, stores["val"]), y_val)
     data_record = {"source": str(path), "sha256": file_sha256(path), "synthetic": False,
                    "rows": sum(sizes.values()), "split": "hash", **sizes}
-    metadata = training_metadata(backend, data_record, result, average_precision(y_val, p_val))
-    return TrainedModel(config, result.parameters, pipeline, threshold, metadata), result
+    metadata = training_metadata(backend, data_record, result, record.pop("val_pr_auc"))
+    metadata["training"].update(record)
+    return TrainedModel(config, result.parameters, pipeline, threshold, metadata, calibrator), result
 
 
 # --------------------------------------------------------------------------------------------------
