@@ -191,15 +191,17 @@ def _write_card(model, out) -> str:
 
 
 def cmd_predict(args) -> int:
-    import numpy as np
-    import polars as pl
+    import contextlib
 
+    from noshow.clinic import policies, scoring
     from noshow.data import loader
-    from noshow.data import schema as S
     from noshow.files import atomic_path, check_writable_parent
     from noshow.model import TrainedModel
 
     check_writable_parent(args.out)
+    if args.html:
+        check_writable_parent(args.html)
+    policy = policies.make_policy(**{name: getattr(args, name) for name in policies.POLICY_FLAGS})
     _check_device(args)
     model = TrainedModel.load(args.model)
     loaded = _resolve_data(args, require_label=False)
@@ -207,18 +209,21 @@ def cmd_predict(args) -> int:
     if not loaded.has_label and history is None and not args.quiet:
         print("noshow: note: no outcomes in the data and no --history: prior no-shows count as 0",
               file=sys.stderr)
-    probability = model.predict_proba(loaded, args.backend, history, args.device)
-    scores = pl.DataFrame({
-        S.APPOINTMENT_ID: loaded.frame[S.APPOINTMENT_ID],
-        "no_show_probability": np.round(probability, 6),
-        "predicted_no_show": (probability >= model.threshold).astype(np.int8),
-    })
-    with atomic_path(args.out) as tmp:
-        scores.write_csv(tmp)
+    scores = scoring.score(model, loaded, history, policy, args.backend, args.device)
+    with contextlib.ExitStack() as stack:
+        scores.write_csv(stack.enter_context(atomic_path(args.out)))
+        if args.html:
+            from noshow.clinic.call_list import write_call_list
+
+            write_call_list(scores, stack.enter_context(atomic_path(args.html)), policy.describe(model.threshold),
+                            title=f"Call list: {os.path.basename(loaded.source)}")
     if not args.quiet:
-        flagged = int(scores["predicted_no_show"].sum())
-        print(f"scored {len(scores):,} appointments with {args.backend}: {flagged:,} flagged at threshold "
-              f"{model.threshold:.4f}; wrote {args.out}")
+        info = scoring.summary(scores, policy, model.threshold)
+        benefit = (f"; expected net benefit of the list {info['expected_net_benefit']:,.2f}"
+                   if "expected_net_benefit" in info else "")
+        html = f" and {args.html}" if args.html else ""
+        print(f"scored {info['rows']:,} appointments on {info['days']} day(s) with {args.backend}: "
+              f"{info['flagged']:,} flagged ({info['rule']}){benefit}; wrote {args.out}{html}")
     return 0
 
 
@@ -295,6 +300,16 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _add_policy(parser: argparse.ArgumentParser) -> None:
+    """Flagging policy flags (noshow.clinic.policies checks their values); none: max-F1 threshold."""
+    policy = parser.add_argument_group("flagging policy (default: the model's max-F1 threshold)")
+    policy.add_argument("--calls-per-day", type=int, metavar="K", help="flag the K highest risks of each day")
+    policy.add_argument("--call-share", type=float, metavar="S", help="flag the highest share S (0 < S <= 1) of each day, rounded up")
+    policy.add_argument("--slot-value", type=float, metavar="V", help="cost policy: value of a slot lost to a no-show")
+    policy.add_argument("--call-cost", type=float, metavar="C", help="cost policy: cost of one call")
+    policy.add_argument("--call-effect", type=float, metavar="E", help="cost policy: share of no-shows a call prevents (0 to 1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from noshow.training import BACKENDS
 
@@ -334,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", default="cpu")
     predict.add_argument("--out", required=True, metavar="SCORES.csv")
     predict.add_argument("--quiet", action="store_true")
+    _add_policy(predict)
+    predict.add_argument("--html", metavar="FILE", help="also write a printable call list (HTML), one section per day")
     predict.set_defaults(run=cmd_predict)
 
     compare = commands.add_parser("compare", help="train both twins and references, write the report")
