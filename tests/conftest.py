@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -44,6 +46,28 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "noshow", *args], capture_output=True, text=True, cwd=cwd, env=env
     )
+
+
+def run_main(*args: str) -> subprocess.CompletedProcess:
+    """Run ``noshow ARGS`` in this process (``noshow.cli.main``), as fast as a function call.
+
+    Returns what :func:`run_cli` returns, so that a test can use either; the subprocess form stays
+    for what only a fresh process shows (exit status through the interpreter, import cost).
+    """
+    from noshow.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = os.environ.pop(loader.DATA_ENV, None)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's --help and --version
+                code = exc.code if isinstance(exc.code, int) else 0
+    finally:
+        if saved is not None:
+            os.environ[loader.DATA_ENV] = saved
+    return subprocess.CompletedProcess(["noshow", *args], code, out.getvalue(), err.getvalue())
 
 
 def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:

@@ -12,7 +12,7 @@ from sklearn.metrics import f1_score
 from noshow.evaluation.compare import COST_METRICS, TWINS, ModelRun, seconds_to_fraction
 from noshow.evaluation.metrics import SCALAR_METRICS, best_f1_threshold
 
-from conftest import assert_user_error, run_cli
+from conftest import assert_user_error, run_cli, run_main
 
 FAST = ("--epochs", "3", "--quiet")
 REQUIRED = {*SCALAR_METRICS, "confusion_matrix"}
@@ -115,7 +115,7 @@ def test_seconds_to_95pct_is_first_epoch_reaching_it():
 def test_compare_into_a_file_path_is_a_user_error(small_csv, tmp_path):
     target = tmp_path / "file.txt"
     target.write_text("x")
-    assert_user_error(run_cli("compare", "--data", str(small_csv), "--out", str(target)), "is not a folder")
+    assert_user_error(run_main("compare", "--data", str(small_csv), "--out", str(target)), "is not a folder")
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from noshow.data import loader
 from noshow.data import schema as S
 from noshow.errors import NoshowError
 
-from conftest import assert_user_error, run_cli
+from conftest import assert_user_error, run_cli, run_main
 
 
 @pytest.mark.realdata
@@ -116,23 +116,23 @@ def test_bad_text_file_gets_one_line_error(case, small_csv, tmp_path):
     edit, expected = BAD_TEXTS[case]
     bad = tmp_path / f"{case}.csv"
     bad.write_text(edit(small_csv.read_text()))
-    assert_user_error(run_cli("check", "--data", str(bad)), str(bad), expected)
+    assert_user_error(run_main("check", "--data", str(bad)), str(bad), expected)
 
 
 def test_missing_file_gets_one_line_error(tmp_path):
-    assert_user_error(run_cli("check", "--data", str(tmp_path / "nope.csv")), "file not found")
+    assert_user_error(run_main("check", "--data", str(tmp_path / "nope.csv")), "file not found")
 
 
 def test_binary_file_gets_one_line_error(tmp_path):
     bad = tmp_path / "image.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
-    assert_user_error(run_cli("check", "--data", str(bad)), "not a UTF-8 text CSV file")
+    assert_user_error(run_main("check", "--data", str(bad)), "not a UTF-8 text CSV file")
 
 
 def test_broken_gzip_gets_one_line_error(small_csv, tmp_path):
     bad = tmp_path / "broken.csv.gz"
     bad.write_bytes(gzip.compress(small_csv.read_bytes())[:5000])
-    assert_user_error(run_cli("check", "--data", str(bad)), "broken gzip file")
+    assert_user_error(run_main("check", "--data", str(bad)), "broken gzip file")
 
 
 def test_bad_flag_gets_one_line_error():

@@ -16,7 +16,7 @@ from noshow.data.prepare import prepare
 from noshow.training.train import train_model
 from noshow.nn.config import MLPConfig
 
-from conftest import assert_user_error, run_cli
+from conftest import assert_user_error, run_main
 
 
 @pytest.fixture(scope="module")
@@ -131,13 +131,13 @@ def test_pickle_inside_npz_member_is_never_executed(trained, tmp_path):
 
 def test_missing_model_gets_one_line_error_and_writes_nothing(small_csv, tmp_path):
     out = tmp_path / "scores.csv"
-    result = run_cli("predict", "--model", str(tmp_path / "none.npz"), "--data", str(small_csv), "--out", str(out))
+    result = run_main("predict", "--model", str(tmp_path / "none.npz"), "--data", str(small_csv), "--out", str(out))
     assert_user_error(result, "model file not found")
     assert not out.exists()
 
 
 def test_text_file_as_model_gets_one_line_error(small_csv, tmp_path):
     out = tmp_path / "scores.csv"
-    result = run_cli("predict", "--model", str(small_csv), "--data", str(small_csv), "--out", str(out))
+    result = run_main("predict", "--model", str(small_csv), "--data", str(small_csv), "--out", str(out))
     assert_user_error(result, str(small_csv))
     assert not out.exists()
