@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the model sits above this module; only its type is needed h
 
 REFERENCE_KEY = "reason_reference"  # model-file metadata: raw column -> reference value
 MAX_REASONS = 3
+RANK_DECIMALS = 4  # reasons are ordered by their sizes rounded to this many decimals
 MIN_SHOWN = 0.005  # smallest size that prints as non-zero with two decimals
 SEPARATOR = "; "
 BLOCK_ROWS = 4096  # rows explained per batch of (groups + 1) forward passes
@@ -107,14 +108,25 @@ def with_reference(raw: pl.DataFrame, reference: dict, columns) -> pl.DataFrame:
 # Sizes
 
 
+def _positions(group: str) -> tuple[list[int], list[int]]:
+    """The dense columns and one-hot code columns of ``group`` in an :class:`Encoded`."""
+    return [_DENSE[c] for c in GROUPS[group] if c in _DENSE], [_HOT[c] for c in GROUPS[group] if c in _HOT]
+
+
 def _occluded(encoded: Encoded, reference_row: Encoded, group: str) -> Encoded:
     """``encoded`` with ``group``'s dense columns and one-hot codes taken from ``reference_row``."""
     dense, hot = encoded.dense.copy(), encoded.hot.copy()
-    cols = [_DENSE[c] for c in GROUPS[group] if c in _DENSE]
-    codes = [_HOT[c] for c in GROUPS[group] if c in _HOT]
+    cols, codes = _positions(group)
     dense[:, cols] = reference_row.dense[0, cols]
     hot[:, codes] = reference_row.hot[0, codes]
     return Encoded(dense, hot, encoded.width)
+
+
+def _at_reference(encoded: Encoded, reference_row: Encoded, group: str) -> np.ndarray:
+    """(n,) bool: rows whose ``group`` already equals the reference (occlusion changes nothing)."""
+    cols, codes = _positions(group)
+    return (np.all(encoded.dense[:, cols] == reference_row.dense[0, cols], axis=1)
+            & np.all(encoded.hot[:, codes] == reference_row.hot[0, codes], axis=1))
 
 
 def _stack(parts: list[Encoded]) -> Encoded:
@@ -141,14 +153,19 @@ def reason_sizes(model: "TrainedModel", raw: pl.DataFrame, backend: str = "numpy
         out = model.predict_logits(batch, backend, device).astype(np.float64).reshape(len(names) + 1, len(block))
         logits[start:start + len(block)] = out[0]
         sizes[start:start + len(block)] = (out[0] - out[1:]).T
+    # Where a group already is the reference its size is 0 exactly, not a rounding difference
+    # between batch positions (which would let the twins disagree on a row with no positive reason).
+    for g, name in enumerate(names):
+        sizes[_at_reference(encoded, reference_row, name), g] = 0.0
     return logits, sizes
 
 
 def top_reasons(sizes: np.ndarray) -> list[list[int]]:
     """For each row of ``sizes`` (n, groups): the group indices to cite, strongest first: up to
     :data:`MAX_REASONS` with size >= :data:`MIN_SHOWN`, else the single largest. Ties go to the
-    group listed first in :data:`GROUPS`."""
-    order = np.argsort(-sizes, axis=1, kind="stable")
+    group listed first in :data:`GROUPS`; sizes are compared at :data:`RANK_DECIMALS` decimals, so
+    float rounding (~1e-6) between the twins cannot reorder two groups of equal effect."""
+    order = np.argsort(-np.round(sizes, RANK_DECIMALS), axis=1, kind="stable")
     chosen = []
     for row, ranked in zip(sizes, order):
         positive = [int(g) for g in ranked[:MAX_REASONS] if row[g] >= MIN_SHOWN]
