@@ -139,3 +139,11 @@ def test_bad_policy_flags_give_one_line_and_write_nothing(model_file, small_csv,
     assert_user_error(result, message)
     assert not out.exists() and not page.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_trained_out_of_core_is_scored_with_reasons(small_csv, small_data):
+    from noshow.data.stream import train_streamed
+
+    streamed, _ = train_streamed(small_csv, "numpy", MLPConfig(hidden=(16,), epochs=1, patience=0))
+    scores = scoring.score(streamed, small_data, policy=Capacity(calls_per_day=5))
+    assert scores["reasons"].str.len_chars().min() > 0

@@ -141,6 +141,7 @@ def train_streamed(path: str | Path, backend: str, config, progress: bool = Fals
     (TrainedModel, EnsembleResult) like :func:`noshow.model.train_model`."""
     from noshow.data.loader import file_sha256
     from noshow.model import TrainedModel
+    from noshow.clinic.reasons import REFERENCE_KEY
     from noshow.training.train import calibrate_and_threshold, training_metadata
     from noshow.training import fit_ensemble, make_model, predict_all
 
@@ -158,7 +159,17 @@ def train_streamed(path: str | Path, backend: str, config, progress: bool = Fals
                    "rows": sum(sizes.values()), "split": "hash", **sizes}
     metadata = training_metadata(backend, data_record, result, record.pop("val_pr_auc"))
     metadata["training"].update(record)
+    metadata[REFERENCE_KEY] = _reason_reference(path)
     return TrainedModel(config, result.parameters, pipeline, threshold, metadata, calibrator), result
+
+
+def _reason_reference(path: str | Path) -> dict:
+    """The reasons' typical appointment from the training rows of the file's first block (medians
+    and modes need no more than that many rows to settle)."""
+    from noshow.clinic.reasons import reference_values
+
+    batch = next(typed_batches(path))
+    return reference_values(raw_features(batch).filter(_part(batch, 0) == 0))
 
 
 # --------------------------------------------------------------------------------------------------
