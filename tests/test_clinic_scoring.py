@@ -147,3 +147,19 @@ def test_a_model_trained_out_of_core_is_scored_with_reasons(small_csv, small_dat
     streamed, _ = train_streamed(small_csv, "numpy", MLPConfig(hidden=(16,), epochs=1, patience=0))
     scores = scoring.score(streamed, small_data, policy=Capacity(calls_per_day=5))
     assert scores["reasons"].str.len_chars().min() > 0
+
+
+def test_scoring_tomorrow_with_history_equals_scoring_it_within_the_whole_file(model, small_data):
+    import dataclasses
+
+    from noshow.data import schema as S
+
+    last = small_data.frame[S.APPOINTMENT_DATE].max()
+    is_last = small_data.frame[S.APPOINTMENT_DATE] == last
+    tomorrow = dataclasses.replace(small_data, frame=small_data.frame.filter(is_last).drop(S.TARGET))
+    history = dataclasses.replace(small_data, frame=small_data.frame.filter(~is_last))
+    alone = scoring.score(model, tomorrow, history)
+    within = scoring.score(model, small_data).filter(is_last)
+    # float32 products round by batch shape (~1e-7), so the 6-decimal probabilities may differ by 1e-6
+    np.testing.assert_allclose(alone["no_show_probability"], within["no_show_probability"], atol=2e-6)
+    assert alone.drop("no_show_probability").equals(within.drop("no_show_probability"))
