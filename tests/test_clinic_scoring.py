@@ -163,3 +163,11 @@ def test_scoring_tomorrow_with_history_equals_scoring_it_within_the_whole_file(m
     # float32 products round by batch shape (~1e-7), so the 6-decimal probabilities may differ by 1e-6
     np.testing.assert_allclose(alone["no_show_probability"], within["no_show_probability"], atol=2e-6)
     assert alone.drop("no_show_probability").equals(within.drop("no_show_probability"))
+
+
+def test_call_list_marks_a_patient_with_several_appointments_on_a_days_list():
+    scores = pl.DataFrame({"AppointmentID": [1, 2, 3], "PatientId": ["77", "77", "88"],
+                           "AppointmentDay": ["2016-06-01"] * 3, "no_show_probability": [0.6, 0.5, 0.4],
+                           "rank_in_day": [1, 2, 3], "flagged": [1, 1, 1], "reasons": ["age 3 (+0.20)"] * 3})
+    page = call_list_html(scores, "3 calls per day")
+    assert page.count("2 on this list: one call") == 2

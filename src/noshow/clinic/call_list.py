@@ -2,7 +2,8 @@
 
 One section per appointment day (each starts on a new printed page), its flagged appointments in
 risk order, each row with rank, appointment and patient ids, risk, the reasons, and empty
-"called" and "reached" boxes to tick by hand. Inline CSS only, no script and no external fetch, so
+"called" and "reached" boxes to tick by hand; a patient with several appointments on a day's list
+is marked so that one call covers them. Inline CSS only, no script and no external fetch, so
 it opens and prints anywhere, offline.
 """
 
@@ -29,6 +30,7 @@ table { border-collapse: collapse; width: 100%; }
 th, td { border: 1px solid #999; padding: 4px 6px; vertical-align: top; text-align: left; }
 th { background: #e8e8e8; font-size: 12px; }
 td.num { width: 1%; text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+td.id small { font-family: "DejaVu Sans", Arial, sans-serif; color: #444; }
 td.id { width: 1%; white-space: nowrap; font-family: "DejaVu Sans Mono", monospace; font-size: 12px; }
 td.box { width: 54px; text-align: center; font-size: 18px; }
 ul.reasons { margin: 0; padding-left: 16px; }
@@ -46,10 +48,12 @@ ul.reasons { margin: 0; padding-left: 16px; }
 BOX = "&#9744;"  # an empty ballot box, ticked by hand
 
 
-def _row(row: dict) -> str:
+def _row(row: dict, same_patient: int) -> str:
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in row[REASONS].split(SEPARATOR) if r)
+    # A patient with several appointments on the list needs one call, not several.
+    several = f"<br><small>{same_patient} on this list: one call</small>" if same_patient > 1 else ""
     return (f"<tr><td class=num>{row[RANK]}</td><td class=id>{row[S.APPOINTMENT_ID]}</td>"
-            f"<td class=id>{html.escape(str(row[S.PATIENT_ID]))}</td>"
+            f"<td class=id>{html.escape(str(row[S.PATIENT_ID]))}{several}</td>"
             f"<td class=num>{100 * row[PROBABILITY]:.0f}%</td><td><ul class=reasons>{reasons}</ul></td>"
             f"<td class=box>{BOX}</td><td class=box>{BOX}</td></tr>")
 
@@ -59,7 +63,9 @@ def _section(day, rows: pl.DataFrame, n_day: int) -> str:
     head = (f"<h2>{html.escape(heading)} <small>{rows.height} to call of {n_day} appointments</small></h2>")
     if rows.height == 0:
         return f"<section>{head}<p class=empty>No appointment flagged on this day.</p></section>"
-    body = "".join(_row(r) for r in rows.iter_rows(named=True))
+    per_patient = rows[S.PATIENT_ID].value_counts()
+    same = dict(zip(per_patient[S.PATIENT_ID].to_list(), per_patient["count"].to_list()))
+    body = "".join(_row(r, same[r[S.PATIENT_ID]]) for r in rows.iter_rows(named=True))
     return (f"<section>{head}<table><thead><tr><th>rank</th><th>appointment</th><th>patient</th>"
             f"<th>risk</th><th>reasons (log-odds against a typical appointment)</th><th>called</th>"
             f"<th>reached</th></tr></thead><tbody>{body}</tbody></table></section>")
