@@ -125,3 +125,9 @@ def test_a_model_without_a_reference_is_refused(model_and_raw):
     bare = dataclasses.replace(model, metadata={})
     with pytest.raises(NoshowError, match="no valid reason reference"):
         R.reason_sizes(bare, raw.head(5))
+
+
+def test_no_rows_give_no_reasons(model_and_raw):
+    model, raw = model_and_raw
+    logits, sizes = R.reason_sizes(model, raw.head(0))
+    assert logits.shape == (0,) and sizes.shape == (0, len(R.GROUPS))

@@ -141,6 +141,8 @@ def reason_sizes(model: "TrainedModel", raw: pl.DataFrame, backend: str = "numpy
     Each block of rows and its len(GROUPS) occluded copies go through the network as one batch.
     """
     reference = check_reference(model.metadata.get(REFERENCE_KEY))
+    if raw.height == 0:
+        return np.zeros(0), np.zeros((0, len(GROUPS)))
     dtype = model.config.np_dtype
     if encoded is None:
         encoded = model.pipeline.encode(raw, dtype)
