@@ -40,6 +40,10 @@ def _add_data(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="appointments CSV (plain or .gz); default: $NOSHOW_DATA, else synthetic data",
     )
+    parser.add_argument("--encoding", default=None, metavar="NAME",
+                        help="text encoding of the CSV files (default: detected: UTF-8, else Windows-1252)")
+    parser.add_argument("--sep", default=None, metavar="CHAR",
+                        help="field separator of the CSV files: ',' ';' or tab (default: detected from the header)")
 
 
 def _resolve_data(args, *, require_label: bool = True):
@@ -48,7 +52,7 @@ def _resolve_data(args, *, require_label: bool = True):
 
     path = args.data or os.environ.get(loader.DATA_ENV)
     if path:
-        return loader.load(path, require_label=require_label)
+        return loader.load(path, require_label=require_label, encoding=args.encoding, separator=args.sep)
     loaded = synth.synthetic_appointments()
     # Said even with --quiet: results on made-up data must never pass for real ones.
     print(f"noshow: no --data given and ${loader.DATA_ENV} unset: using {loaded.source}", file=sys.stderr)
@@ -205,7 +209,12 @@ def cmd_predict(args) -> int:
     _check_device(args)
     model = TrainedModel.load(args.model)
     loaded = _resolve_data(args, require_label=False)
-    history = loader.load(args.history) if args.history else None
+    history = (loader.load(args.history, require_label=False, encoding=args.encoding, separator=args.sep)
+               if args.history else None)
+    for source in (loaded, history):
+        duplicates = source is not None and loader.describe_duplicates(source)
+        if duplicates:
+            print(f"noshow: warning: {duplicates}; each is scored as given", file=sys.stderr)
     if not loaded.has_label and history is None and not args.quiet:
         print("noshow: note: no outcomes in the data and no --history: prior no-shows count as 0",
               file=sys.stderr)
