@@ -12,7 +12,6 @@ from noshow.clinic import scoring
 from noshow.clinic.call_list import call_list_html
 from noshow.clinic.policies import Capacity, Cost
 from noshow.data.prepare import prepare
-from noshow.model import TrainedModel
 from noshow.nn.config import MLPConfig
 from noshow.training.train import train_model
 
