@@ -117,3 +117,15 @@ def test_platt_on_separable_rows_stays_finite_and_increasing():
     y = np.r_[np.zeros(50), np.ones(50)]
     cal = fit_calibrator(z, y, "platt")
     assert np.isfinite(cal.params["a"]) and cal.params["a"] > 0
+
+
+def test_reliability_bins_are_equal_mass_in_increasing_probability():
+    from noshow.clinic.calibration import reliability_bins
+
+    p = np.array([0.9, 0.1, 0.8, 0.2, 0.3, 0.4, 0.5])
+    y = np.array([1, 0, 1, 0, 0, 1, 0])
+    predicted, observed, rows = reliability_bins(y, p, bins=3)
+    # sorted: (0.1,0) (0.2,0) (0.3,0) | (0.4,1) (0.5,0) | (0.8,1) (0.9,1)
+    assert rows.tolist() == [3, 2, 2]
+    np.testing.assert_allclose(predicted, [0.2, 0.45, 0.85])
+    np.testing.assert_allclose(observed, [0.0, 0.5, 1.0])

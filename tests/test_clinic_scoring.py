@@ -12,7 +12,6 @@ from noshow.clinic import scoring
 from noshow.clinic.call_list import call_list_html
 from noshow.clinic.policies import Capacity, Cost
 from noshow.data.prepare import prepare
-from noshow.model import TrainedModel
 from noshow.nn.config import MLPConfig
 from noshow.training.train import train_model
 
@@ -171,3 +170,16 @@ def test_call_list_marks_a_patient_with_several_appointments_on_a_days_list():
                            "rank_in_day": [1, 2, 3], "flagged": [1, 1, 1], "reasons": ["age 3 (+0.20)"] * 3})
     page = call_list_html(scores, "3 calls per day")
     assert page.count("2 on this list: one call") == 2
+
+
+def test_history_that_also_holds_the_scored_appointments_counts_them_once(model, small_data):
+    import dataclasses
+
+    from noshow.data import schema as S
+
+    last = small_data.frame[S.APPOINTMENT_DATE].max()
+    is_last = small_data.frame[S.APPOINTMENT_DATE] == last
+    tomorrow = dataclasses.replace(small_data, frame=small_data.frame.filter(is_last).drop(S.TARGET))
+    earlier = dataclasses.replace(small_data, frame=small_data.frame.filter(~is_last))
+    everything = dataclasses.replace(small_data, frame=small_data.frame)
+    assert scoring.score(model, tomorrow, everything).equals(scoring.score(model, tomorrow, earlier))

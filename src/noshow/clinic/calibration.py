@@ -182,21 +182,33 @@ def fit_calibrator(logits_val: np.ndarray, y_val: np.ndarray, method: str = "aut
     return _FITTERS[method](z, y)
 
 
-def expected_calibration_error(y, p, bins: int = ECE_BINS) -> float:
-    """Expected calibration error with *equal-mass* bins.
+def reliability_bins(y, p, bins: int = ECE_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Equal-mass reliability bins: rows sorted by ``p`` (stable sort, so ties keep their input
+    order) and cut into ``bins`` groups whose sizes differ by at most one (``numpy.array_split``).
 
-    Rows are sorted by ``p`` (stable sort, so ties keep their input order) and cut into ``bins``
-    groups of equal size (sizes differ by at most one, as ``numpy.array_split``); ECE is the sum over
+    Parameters
+    ----------
+    y : (n,) labels in {0, 1}; p : (n,) probabilities; bins : number of bins (at most n are used).
+
+    Returns
+    -------
+    mean_predicted, observed_rate, rows : three (bins,) arrays, bins in increasing ``p`` (the points
+    of a reliability figure, and the terms of :func:`expected_calibration_error`).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    chunks = np.array_split(np.argsort(p, kind="mergesort"), min(bins, len(p)))
+    return (np.array([p[c].mean() for c in chunks]), np.array([y[c].mean() for c in chunks]),
+            np.array([len(c) for c in chunks]))
+
+
+def expected_calibration_error(y, p, bins: int = ECE_BINS) -> float:
+    """Expected calibration error with *equal-mass* bins (:func:`reliability_bins`): the sum over
     bins of (bin rows / all rows) * |mean predicted probability - observed no-show rate|.
 
     Parameters
     ----------
     y : (n,) labels in {0, 1}; p : (n,) probabilities; bins : number of bins (at most n).
     """
-    y = np.asarray(y, dtype=np.float64)
-    p = np.asarray(p, dtype=np.float64)
-    order = np.argsort(p, kind="mergesort")
-    total = 0.0
-    for chunk in np.array_split(order, min(bins, len(order))):
-        total += len(chunk) * abs(p[chunk].mean() - y[chunk].mean())
-    return float(total / len(order))
+    predicted, observed, rows = reliability_bins(y, p, bins)
+    return float(np.sum(rows * np.abs(predicted - observed)) / np.sum(rows))

@@ -38,7 +38,8 @@ def score(model: "TrainedModel", data: "Appointments", history: "Appointments | 
     model : a trained model (either twin's file; ``backend`` chooses who computes).
     data : the appointments to score; outcomes not needed.
     history : the same patients' other appointments (earlier ones with outcomes, later ones
-        booked), for their history features; without it only ``data``'s own rows count.
+        booked), for their history features; without it only ``data``'s own rows count. Rows of
+        ``history`` with an AppointmentID in ``data`` are ignored (``data``'s own rows count once).
     policy : from :mod:`noshow.clinic.policies`; None = the model's max-F1 threshold.
 
     Returns
@@ -50,7 +51,7 @@ def score(model: "TrainedModel", data: "Appointments", history: "Appointments | 
     """
     policy = policy or MaxF1()
     frame = data.frame
-    raw = raw_features(frame, None if history is None else history.frame)
+    raw = raw_features(frame, None if history is None else _other_appointments(history.frame, frame))
     encoded = model.pipeline.encode(raw, model.config.np_dtype)
     probability = model.calibrator(model.predict_logits(encoded, backend, device))
     _, sizes = reason_sizes(model, raw, backend, device, encoded)
@@ -66,6 +67,12 @@ def score(model: "TrainedModel", data: "Appointments", history: "Appointments | 
         FLAGGED: flagged,
         REASONS: reason_strings(raw, sizes),
     })
+
+
+def _other_appointments(history: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
+    """``history`` without the appointments being scored: an export of every booking holds them too,
+    and counting them twice would double "appointments that day" and "booked together"."""
+    return history.filter(~pl.col(S.APPOINTMENT_ID).is_in(frame[S.APPOINTMENT_ID].implode()))
 
 
 def summary(scores: pl.DataFrame, policy: Policy | None, threshold: float) -> dict:
