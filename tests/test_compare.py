@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from noshow.evaluation.compare import COST_METRICS, TWINS, ModelRun, seconds_to_fraction
+from noshow.evaluation.compare import COST_METRICS, without_varying_fields, TWINS, ModelRun, seconds_to_fraction
 from noshow.evaluation.metrics import SCALAR_METRICS, best_f1_threshold
 
 from conftest import assert_user_error, run_cli, run_main
 
-FAST = ("--epochs", "3", "--quiet")
+FAST = ("--epochs", "3", "--hidden", "32", "--members", "1", "--quiet")
 REQUIRED = {*SCALAR_METRICS, "confusion_matrix"}
 
 
@@ -24,6 +24,15 @@ def report(small_csv, tmp_path_factory):
     result = run_cli("compare", "--data", str(small_csv), "--out", str(out), "--seeds", "2", *FAST)
     assert result.returncode == 0, result.stderr
     return out, json.loads((out / "metrics.json").read_text())
+
+
+def test_same_command_and_seed_give_the_same_metrics_but_timings_and_memory(report, small_csv, tmp_path):
+    first_out, first = report
+    result = run_cli("compare", "--data", str(small_csv), "--out", str(tmp_path), "--seeds", "2", *FAST)
+    assert result.returncode == 0, result.stderr
+    again = json.loads((tmp_path / "metrics.json").read_text())
+    assert without_varying_fields(again) == without_varying_fields(first)
+    assert again["models"]["numpy"]["train_seconds"] != first["models"]["numpy"]["train_seconds"]
 
 
 def test_metrics_json_has_the_documented_layout(report):

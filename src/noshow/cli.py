@@ -180,7 +180,7 @@ def cmd_train(args) -> int:
         print(
             f"trained {args.backend} on {n_train:,} rows of {source}: "
             f"{training['members']} network(s), {training['epochs_run']} epochs in all (best "
-            f"{', '.join(map(str, training['best_epochs']))}) in {training['train_seconds']:.1f} s, "
+            f"{', '.join(map(str, training['best_epochs']))}) in {result.train_seconds:.1f} s, "
             f"validation PR AUC {training['val_pr_auc']:.4f}, "
             f"calibration {training.get('calibration', 'none')}, threshold {model.threshold:.4f}; "
             f"wrote {args.out} and {card}"

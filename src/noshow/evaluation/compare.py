@@ -32,6 +32,19 @@ from noshow.training.worker import save_parts
 
 SCHEMA_VERSION = 1
 COST_METRICS = ("train_seconds", "epochs", "seconds_per_epoch", "seconds_to_95pct", "import_rss_mb", "peak_rss_mb")
+# The fields of metrics.json that measure the machine rather than the model: wall times and memory.
+# Every other field is identical when the same command and seed run again on the same machine.
+VARYING_FIELDS = ("train_seconds", "seconds_per_epoch", "seconds_to_95pct", "import_rss_mb", "peak_rss_mb",
+                  "seconds", "compare_seconds")
+
+
+def without_varying_fields(value):
+    """``value`` (metrics.json's content) with every :data:`VARYING_FIELDS` key removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: without_varying_fields(v) for k, v in value.items() if k not in VARYING_FIELDS}
+    if isinstance(value, list):
+        return [without_varying_fields(v) for v in value]
+    return value
 
 # Figures reported by the original study (not reruns; its splits and settings differed).
 REPORTED = {

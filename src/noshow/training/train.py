@@ -64,11 +64,12 @@ def train_model(prepared: Prepared, backend: str, config: MLPConfig, progress: b
 
 
 def training_metadata(backend: str, data_record: dict, result: EnsembleResult, val_pr_auc: float) -> dict:
-    """The model file's record of what it was trained on and how training went."""
+    """The model file's record of what it was trained on and how training went. It holds no wall
+    times, so that the same command and seed write a byte-identical model file."""
     return {
         "trained_with": backend,
         "data": data_record,
         "training": {"members": len(result.members), "epochs_run": result.epochs_run,
-                     "best_epochs": result.best_epochs, "train_seconds": result.train_seconds,
+                     "best_epochs": result.best_epochs,
                      "pos_weight": result.pos_weight, "val_pr_auc": float(val_pr_auc)},
     }
