@@ -241,16 +241,16 @@ def cmd_compare(args) -> int:
 
     from noshow.evaluation import report
     from noshow.evaluation.compare import compare
+    from noshow.files import atomic_folder
 
     config = _config(args)
     _check_device(args)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise NoshowError(f"{out}: exists and is not a folder")
-    loaded = _resolve_data(args)
-    metrics, curves = compare(loaded, config, args.split, args.split_seed, args.seeds, args.threads,
-                              args.device, progress=not args.quiet)
-    written = report.write_report(metrics, curves, out)
+    with atomic_folder(out, report.METRICS_FILE) as tmp:  # checks the folder before the minutes of training
+        loaded = _resolve_data(args)
+        metrics, curves = compare(loaded, config, args.split, args.split_seed, args.seeds, args.threads,
+                                  args.device, progress=not args.quiet)
+        written = report.write_report(metrics, curves, tmp)
     if not args.quiet:
         print(report.console_summary(metrics))
         origin = " (SYNTHETIC DATA)" if loaded.synthetic else ""

@@ -14,6 +14,8 @@ from noshow.files import atomic_path
 from noshow.evaluation.metrics import CONFUSION
 from noshow.training import BACKENDS as TWINS
 
+METRICS_FILE = "metrics.json"  # the report's data; its presence marks a folder as a report
+
 LABELS = {"numpy": "NumPy twin", "torch": "PyTorch twin", "logistic_regression": "logistic regression",
           "gradient_boosting": "gradient-boosted trees", "always_show": "always show",
           "bayes_limit": "Bayes limit (true probabilities)"}
@@ -341,7 +343,7 @@ def write_report(metrics: dict, curves: dict, out: Path) -> list[Path]:
     figure_training(metrics, out)
     figure_cost(metrics, out)
     figure_calibration(curves, out)
-    with atomic_path(out / "metrics.json") as tmp:
+    with atomic_path(out / METRICS_FILE) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(markdown(metrics))
@@ -351,7 +353,7 @@ def write_report(metrics: dict, curves: dict, out: Path) -> list[Path]:
 
     with atomic_path(out / "report.html") as tmp:
         tmp.write_text(to_html(markdown(metrics, image=embedded), "noshow comparison report"))
-    return [out / n for n in ("metrics.json", "report.md", "report.html", *FIGURES)]
+    return [out / n for n in (METRICS_FILE, "report.md", "report.html", *FIGURES)]
 
 
 def console_summary(metrics: dict) -> str:
