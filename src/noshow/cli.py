@@ -66,9 +66,30 @@ def _resolve_data(args, *, require_label: bool = True):
 def cmd_check(args) -> int:
     from noshow.data import loader
 
+    model = None
+    if args.model:
+        from noshow.model import TrainedModel
+
+        model = TrainedModel.load(args.model)
     loaded = _resolve_data(args, require_label=False)
+    history = (loader.load(args.history, require_label=False, encoding=args.encoding, separator=args.sep)
+               if args.history else None)
     summary = loader.summarize(loaded)
-    print(json.dumps(summary, indent=2) if args.json else loader.format_summary(summary))
+    report = None
+    if model is not None:
+        from noshow.clinic import drift
+
+        report = drift.check_scored(model, loaded, history)
+        if report is None:
+            raise NoshowError(f"{args.model}: the model recorded no training profile to compare with "
+                              f"(trained out of core); retrain it in memory")
+        summary["drift"] = report
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(loader.format_summary(summary))
+        if report is not None:
+            print(drift.format_table(report))
     return 0
 
 
@@ -197,7 +218,7 @@ def _write_card(model, out) -> str:
 def cmd_predict(args) -> int:
     import contextlib
 
-    from noshow.clinic import policies, scoring
+    from noshow.clinic import drift, policies, scoring
     from noshow.data import loader
     from noshow.files import atomic_path, check_writable_parent
     from noshow.model import TrainedModel
@@ -219,6 +240,9 @@ def cmd_predict(args) -> int:
         print("noshow: note: no outcomes in the data and no --history: prior no-shows count as 0",
               file=sys.stderr)
     scores = scoring.score(model, loaded, history, policy, args.backend, args.device)
+    drifted = drift.check_scored(model, loaded, history)
+    for warning in drifted["warnings"] if drifted else []:
+        print(f"noshow: warning: {warning}", file=sys.stderr)
     with contextlib.ExitStack() as stack:
         scores.write_csv(stack.enter_context(atomic_path(args.out)))
         if args.html:
@@ -331,6 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate an appointments file and summarise it")
     _add_data(check)
     check.add_argument("--json", action="store_true", help="print the summary as JSON")
+    check.add_argument("--model", metavar="MODEL.npz", help="also compare the file with the model's training data (drift)")
+    check.add_argument("--history", metavar="FILE", help="the patients' other appointments, as for predict")
     check.set_defaults(run=cmd_check)
 
     synth = commands.add_parser("synth", help="write synthetic appointments with true probabilities")

@@ -8,6 +8,7 @@ import numpy as np
 
 from noshow.clinic.calibration import Calibrator, expected_calibration_error, fit_calibrator
 from noshow.clinic.reasons import REFERENCE_KEY, reference_values
+from noshow.clinic.drift import PROFILE_KEY, training_profile
 from noshow.data import schema as S
 from noshow.data.prepare import Prepared
 from noshow.evaluation.metrics import average_precision, best_f1_threshold
@@ -59,6 +60,8 @@ def train_model(prepared: Prepared, backend: str, config: MLPConfig, progress: b
     metadata["training"].update(record)
     if prepared.raw is not None:
         metadata[REFERENCE_KEY] = reference_values(prepared.raw[prepared.split.train])
+        metadata[PROFILE_KEY] = training_profile(prepared.raw[prepared.split.train],
+                                                 prepared.data.frame[S.APPOINTMENT_DATE][prepared.split.train])
     trained = TrainedModel(config, result.parameters, prepared.pipeline, threshold, metadata, calibrator)
     return trained, result
 
