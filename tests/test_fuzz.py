@@ -7,6 +7,7 @@ Bounded here (a few hundred cases, derandomised so CI is repeatable); ``bench/fu
 from __future__ import annotations
 
 import gzip
+import json
 import os
 
 import numpy as np
@@ -114,3 +115,55 @@ def test_odd_flags_succeed_or_say_one_line(work, data):
     if command == "train":  # whatever the flags said, keep a valid run small
         argv += ["--epochs", "1", "--members", "1", "--hidden", "8"]
     run_and_check(argv, [out])
+
+
+# Regression tests: each failure the fuzzing found, by name.
+
+def test_stray_carriage_return_inside_a_field_is_a_user_error(work):
+    folder, base, _ = work
+    lines = base.split(b"\n")
+    lines[1] = lines[1].replace(b",", b',"quoted",', 1)[:40] + b"\rX" + lines[1][40:]
+    path = _write(folder, "cr.csv", b"\n".join(lines))
+    outcome = run_and_check(["check", "--data", str(path)], [])
+    assert outcome.code == 2
+
+
+def test_damaged_npy_header_in_a_model_file_is_a_user_error(work):
+    folder, _, model = work
+    raw = model.read_bytes()
+    at = raw.index(b"'shape': (") + len(b"'shape': (")
+    broken = _write(folder, "header.npz", raw[:at] + b"(" + raw[at + 1:])
+    outcome = run_and_check(["predict", "--model", str(broken), "--data", str(folder / "base.csv"), "--out",
+                             str(folder / "s.csv")], [folder / "s.csv"])
+    assert outcome.code == 2 and "not a readable model file" in outcome.stderr
+
+
+def _edited(model, folder, edit, resign: bool):
+    from noshow.model import METADATA_DIGEST_KEY, METADATA_KEY, metadata_digest
+
+    with np.load(model, allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    meta = json.loads(arrays[METADATA_KEY].tobytes())
+    edit(meta)
+    if resign:
+        meta[METADATA_DIGEST_KEY] = metadata_digest(meta)
+    arrays[METADATA_KEY] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    path = folder / "edited.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def test_edited_threshold_in_a_model_file_is_refused(work):
+    folder, _, model = work
+    path = _edited(model, folder, lambda meta: meta.update(threshold=0.9), resign=False)
+    outcome = run_and_check(["predict", "--model", str(path), "--data", str(folder / "base.csv"), "--out",
+                             str(folder / "s.csv")], [folder / "s.csv"])
+    assert outcome.code == 2 and "metadata does not match its recorded SHA-256" in outcome.stderr
+
+
+def test_model_config_that_is_not_an_object_is_a_user_error(work):
+    folder, _, model = work
+    path = _edited(model, folder, lambda meta: meta.update(config=None), resign=True)
+    outcome = run_and_check(["predict", "--model", str(path), "--data", str(folder / "base.csv"), "--out",
+                             str(folder / "s.csv")], [folder / "s.csv"])
+    assert outcome.code == 2 and "corrupt model metadata" in outcome.stderr

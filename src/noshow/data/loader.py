@@ -168,12 +168,19 @@ def _field_counts(text: str, separator: str) -> list[int]:
         lines.pop()
     if '"' not in text:
         return [line.count(separator) + 1 for line in lines]
-    return [len(row) for row in csv.reader(io.StringIO(text), delimiter=separator)]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
+    try:
+        return [len(row) for row in reader]
+    except csv.Error as exc:  # a stray carriage return or NUL inside a field
+        raise NoshowError(f"line {reader.line_num + 1}: {exc}") from None
 
 
 def check_shape(path: str | os.PathLike, text: str, separator: str = ",") -> None:
     """Raise if any line has a different number of fields than the header."""
-    counts = _field_counts(text, separator)
+    try:
+        counts = _field_counts(text, separator)
+    except NoshowError as exc:
+        raise NoshowError(f"{path}: not a readable CSV file ({exc})") from None
     expected = counts[0]
     for line_no, count in enumerate(counts[1:], start=FIRST_DATA_LINE):
         if count != expected:
