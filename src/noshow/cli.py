@@ -157,7 +157,7 @@ def cmd_train(args) -> int:
     config = _config(args)
     _check_device(args)
     if args.stream or (args.data and os.path.isfile(args.data) and os.path.getsize(args.data) > STREAM_BYTES):
-        from noshow.data.stream import train_streamed
+        from noshow.training.train import train_streamed
 
         if not args.data:
             raise NoshowError("--stream needs --data FILE")
@@ -193,6 +193,8 @@ def cmd_predict(args) -> int:
     check_writable_parent(args.out)
     _check_device(args)
     model = TrainedModel.load(args.model)
+    if args.stream or _is_large(args.data):
+        return _predict_streamed(args, model)
     loaded = _resolve_data(args, require_label=False)
     history = loader.load(args.history) if args.history else None
     if not loaded.has_label and history is None and not args.quiet:
@@ -210,6 +212,22 @@ def cmd_predict(args) -> int:
         flagged = int(scores["predicted_no_show"].sum())
         print(f"scored {len(scores):,} appointments with {args.backend}: {flagged:,} flagged at threshold "
               f"{model.threshold:.4f}; wrote {args.out}")
+    return 0
+
+
+def _is_large(path: str | None) -> bool:
+    return bool(path) and os.path.isfile(path) and os.path.getsize(path) > STREAM_BYTES
+
+
+def _predict_streamed(args, model) -> int:
+    from noshow.predict_stream import predict_file
+
+    if not args.data:
+        raise NoshowError("--stream needs --data FILE")
+    done = predict_file(model, args.data, args.out, args.history, args.backend, args.device)
+    if not args.quiet:
+        print(f"scored {done['rows']:,} appointments with {args.backend} (streamed, by day): {done['flagged']:,} "
+              f"flagged at threshold {model.threshold:.4f}; wrote {args.out}")
     return 0
 
 
@@ -325,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", default="cpu")
     predict.add_argument("--out", required=True, metavar="SCORES.csv")
     predict.add_argument("--quiet", action="store_true")
+    predict.add_argument("--stream", action="store_true",
+                         help="score a file larger than memory, whole days at a time (automatic above 1 GB)")
     predict.set_defaults(run=cmd_predict)
 
     compare = commands.add_parser("compare", help="train both twins and references, write the report")
