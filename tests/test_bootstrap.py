@@ -1,0 +1,39 @@
+"""The bootstrap intervals of the report: the fast resampling gives scikit-learn's numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as skm
+
+from noshow.evaluation.metrics import INTERVAL_METRICS, bootstrap_ci
+
+
+def _sklearn_bootstrap(y, p, threshold, n_boot, seed):
+    """The definition: scikit-learn's average precision and F1 of each resample of the rows."""
+    rng = np.random.default_rng(seed)
+    predicted = (p >= threshold).astype(int)
+    draws = {name: [] for name in INTERVAL_METRICS}
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        if y[idx].min() == y[idx].max():
+            continue
+        draws["pr_auc"].append(skm.average_precision_score(y[idx], p[idx]))
+        draws["f1"].append(skm.f1_score(y[idx], predicted[idx], zero_division=0))
+    return {name: [np.percentile(v, 2.5), np.percentile(v, 97.5)] for name, v in draws.items()}
+
+
+def test_bootstrap_intervals_equal_scikit_learn_resampling_with_tied_scores():
+    rng = np.random.default_rng(3)
+    y = (rng.random(3000) < 0.2).astype(int)
+    p = np.round(np.clip(0.2 + 0.3 * (y - 0.2) + rng.normal(0, 0.2, 3000), 0, 1), 2)  # many ties
+    fast, slow = bootstrap_ci(y, p, 0.3, n_boot=50, seed=5), _sklearn_bootstrap(y, p, 0.3, 50, 5)
+    for name in INTERVAL_METRICS:
+        np.testing.assert_allclose(fast[name], slow[name], rtol=0, atol=1e-12)
+
+
+def test_bootstrap_skips_resamples_with_one_class():
+    y = np.array([1, 0, 0, 0, 0, 0, 0, 0])
+    p = np.linspace(0.9, 0.1, 8)
+    fast, slow = bootstrap_ci(y, p, 0.5, n_boot=30, seed=1), _sklearn_bootstrap(y, p, 0.5, 30, 1)
+    for name in INTERVAL_METRICS:
+        np.testing.assert_allclose(fast[name], slow[name], rtol=0, atol=1e-12)
