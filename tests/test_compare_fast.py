@@ -1,4 +1,5 @@
-"""The bootstrap intervals of the report: the fast resampling gives scikit-learn's numbers."""
+"""What compare does faster gives the same numbers: the bootstrap intervals (one ranking, counts per
+resample) and the boosted trees' compact inputs (category numbers instead of one-hot columns)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,22 @@ def test_bootstrap_skips_resamples_with_one_class():
     fast, slow = bootstrap_ci(y, p, 0.5, n_boot=30, seed=1), _sklearn_bootstrap(y, p, 0.5, 30, 1)
     for name in INTERVAL_METRICS:
         np.testing.assert_allclose(fast[name], slow[name], rtol=0, atol=1e-12)
+
+
+def test_tree_inputs_number_each_category_as_its_one_hot_column(small_data):
+    from noshow.data.features import CATEGORICAL
+    from noshow.data.prepare import prepare
+    from noshow.evaluation.compare import tree_inputs
+
+    prepared = prepare(small_data)
+    X = prepared.features
+    columns, categorical = tree_inputs(X, prepared.pipeline)
+    dense_width = X.dense.shape[1]
+    assert columns.shape == (len(X), dense_width + len(CATEGORICAL))
+    assert not categorical[:dense_width].any() and categorical[dense_width:].all()
+    np.testing.assert_array_equal(columns[:, :dense_width], X.dense)
+    names = prepared.pipeline.feature_names
+    full = X.to_array(np.float64)
+    for j, name in enumerate(CATEGORICAL):
+        group = [i for i, column in enumerate(names) if column.startswith(f"{name}=")]
+        np.testing.assert_array_equal(columns[:, dense_width + j], full[:, group].argmax(axis=1))
