@@ -57,3 +57,15 @@ def test_tree_inputs_number_each_category_as_its_one_hot_column(small_data):
     for j, name in enumerate(CATEGORICAL):
         group = [i for i, column in enumerate(names) if column.startswith(f"{name}=")]
         np.testing.assert_array_equal(columns[:, dense_width + j], full[:, group].argmax(axis=1))
+
+
+def test_twins_side_by_side_give_the_results_of_one_at_a_time(small_data):
+    from noshow.evaluation.compare import compare
+    from noshow.nn.config import MLPConfig
+
+    config = MLPConfig(hidden=(16,), epochs=3, members=1)
+    runs = {mode: compare(small_data, config, threads=1, progress=False, side_by_side=mode)[0] for mode in (True, False)}
+    assert runs[True]["machine"]["twins_side_by_side"] and not runs[False]["machine"]["twins_side_by_side"]
+    for twin in ("numpy", "torch"):
+        assert runs[True]["models"][twin]["pr_auc"] == runs[False]["models"][twin]["pr_auc"]
+        assert runs[True]["models"][twin]["threshold"] == runs[False]["models"][twin]["threshold"]

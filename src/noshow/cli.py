@@ -244,7 +244,7 @@ def cmd_compare(args) -> int:
         raise NoshowError(f"{out}: exists and is not a folder")
     loaded = _resolve_data(args)
     metrics, curves = compare(loaded, config, args.split, args.split_seed, args.seeds, args.threads,
-                              args.device, progress=not args.quiet)
+                              args.device, progress=not args.quiet, side_by_side=not args.one_at_a_time)
     written = report.write_report(metrics, curves, out)
     if not args.quiet:
         print(report.console_summary(metrics))
@@ -351,7 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(compare)
     compare.add_argument("--out", default="noshow-report", metavar="DIR", help="report folder (default noshow-report)")
     compare.add_argument("--seeds", type=_positive_int, default=1, help="training seeds per model (mean ± std)")
-    compare.add_argument("--threads", type=_positive_int, default=None, help="threads per twin (default: all CPUs)")
+    compare.add_argument("--threads", type=_positive_int, default=None,
+                         help="threads per twin (default: half the CPUs each, all with --one-at-a-time)")
+    compare.add_argument("--one-at-a-time", action="store_true",
+                         help="train the twins one after the other, not side by side (slower; timings of a twin alone)")
     compare.add_argument("--device", default="cpu", help="device of the PyTorch twin: cpu or cuda[:N]")
     compare.add_argument("--quiet", action="store_true")
     _add_network(compare)

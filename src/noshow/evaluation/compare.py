@@ -92,15 +92,45 @@ def run_twin(backend: str, width: int, config: MLPConfig, seeds: list[int], thre
              progress: bool, folder: Path, validate: bool = True) -> dict:
     """Train one twin in a fresh ``python -m noshow.training.worker`` process on the features saved in
     ``folder``; return its JSON result."""
+    return _finish_twin(_start_twin(backend, width, config, seeds, threads, device, progress, folder, validate))
+
+
+def run_twins(width: int, config: MLPConfig, seeds: list[int], threads: int, device: str, progress: bool,
+              folder: Path, side_by_side: bool) -> list[dict]:
+    """Both twins' worker results: one after the other, or side by side (both processes at once,
+    each with ``threads`` threads and no progress bar, which would interleave)."""
+    if not side_by_side:
+        return [run_twin(b, width, config, seeds, threads, device, progress, folder) for b in TWINS]
+    if progress:
+        print(f"noshow: training the {' and '.join(TWINS)} twins side by side, {threads} thread(s) each",
+              file=sys.stderr, flush=True)
+    started = [_start_twin(b, width, config, seeds, threads, device, False, folder) for b in TWINS]
+    return [_finish_twin(worker) for worker in started]
+
+
+def _start_twin(backend: str, width: int, config: MLPConfig, seeds: list[int], threads: int, device: str,
+                progress: bool, folder: Path, validate: bool = True) -> tuple:
     spec = {"backend": backend, "width": width, "config": config.to_dict(), "seeds": seeds, "threads": threads,
             "validate": validate,
             "device": device if backend == "torch" else "cpu", "progress": progress, "out": str(folder)}
     spec_path = folder / f"{backend}_spec.json"
     spec_path.write_text(json.dumps(spec))
-    completed = subprocess.run([sys.executable, "-m", "noshow.training.worker", str(spec_path)],
-                               stderr=None if progress else subprocess.PIPE, text=True)
-    if completed.returncode != 0:
-        raise RuntimeError(f"{backend} worker failed (exit {completed.returncode}): {completed.stderr or ''}")
+    # A file, not a pipe, takes the worker's stderr: a pipe nobody reads could fill and stall it.
+    errors = None if progress else open(folder / f"{backend}.stderr", "w+")
+    process = subprocess.Popen([sys.executable, "-m", "noshow.training.worker", str(spec_path)], stderr=errors)
+    return backend, process, errors, folder
+
+
+def _finish_twin(worker: tuple) -> dict:
+    backend, process, errors, folder = worker
+    returncode = process.wait()
+    message = ""
+    if errors is not None:
+        errors.seek(0)
+        message = errors.read()
+        errors.close()
+    if returncode != 0:
+        raise RuntimeError(f"{backend} worker failed (exit {returncode}): {message}")
     return json.loads((folder / f"{backend}.json").read_text())
 
 
@@ -194,11 +224,21 @@ def machine() -> dict:
 
 
 def compare(data: Appointments, config: MLPConfig, split: str = "random", split_seed: int = 0, seeds: int = 1,
-            threads: int | None = None, device: str = "cpu", progress: bool = True) -> tuple[dict, dict]:
-    """Run the comparison; return (metrics.json content, seed-0 test probabilities by model)."""
+            threads: int | None = None, device: str = "cpu", progress: bool = True,
+            side_by_side: bool | None = None) -> tuple[dict, dict]:
+    """Run the comparison; return (metrics.json content, seed-0 test probabilities by model).
+
+    ``side_by_side`` (default: with 2 CPUs or more) trains the two twins at once, each with half
+    the CPUs unless ``threads`` says otherwise. They then share the machine alike, so their costs
+    stay comparable with each other, but seconds per epoch are not those of a twin alone: speed is
+    measured by ``noshow bench``, one process at a time. One after the other, each twin gets
+    ``threads`` (default: all CPUs).
+    """
     if seeds < 1:
         raise NoshowError("--seeds must be at least 1")
-    threads = threads or os.cpu_count() or 1
+    cpus = os.cpu_count() or 1
+    side_by_side = cpus >= 2 if side_by_side is None else side_by_side
+    threads = threads or (max(1, cpus // 2) if side_by_side else cpus)
     started = time.perf_counter()
     prepared = prepare(data, split, split_seed, dtype=config.dtype)
     seed_list = [config.seed + i for i in range(seeds)]
@@ -206,8 +246,8 @@ def compare(data: Appointments, config: MLPConfig, split: str = "random", split_
         folder = Path(tmp)
         save_parts(folder, prepared.features, prepared.y, prepared.split)
         width = prepared.features.width
-        twins = [twin_run(run_twin(b, width, config, seed_list, threads, device, progress, folder), prepared, folder)
-                 for b in TWINS]
+        twins = [twin_run(result, prepared, folder)
+                 for result in run_twins(width, config, seed_list, threads, device, progress, folder, side_by_side)]
     bayes = data.frame[S.TRUE_PROBABILITY].to_numpy() if data.synthetic and data.has_true_probability else None
     runs = twins + reference_runs(prepared, seed_list, bayes)
     metrics = {
@@ -219,7 +259,7 @@ def compare(data: Appointments, config: MLPConfig, split: str = "random", split_
         "models": {run.name: run.summary() for run in runs},
         "reported": REPORTED,
         "twin_agreement": twin_agreement(twins),
-        "machine": {**machine(), "threads": threads, "device": device},
+        "machine": {**machine(), "threads": threads, "device": device, "twins_side_by_side": side_by_side},
         "compare_seconds": time.perf_counter() - started,
     }
     curves = {run.name: run.test_probability for run in runs}
