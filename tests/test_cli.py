@@ -27,10 +27,11 @@ def test_train_then_predict_writes_scores_without_needing_labels(backend, small_
     result = run_cli("predict", "--model", str(model), "--data", str(unlabeled), "--out", str(out), "--backend", backend)
     assert result.returncode == 0, result.stderr
     scores = pl.read_csv(out)
-    assert scores.columns == ["AppointmentID", "no_show_probability", "predicted_no_show"]
+    assert scores.columns == ["AppointmentID", "PatientId", "AppointmentDay", "no_show_probability", "rank_in_day",
+                              "flagged", "reasons"]
     assert scores.height == 100
     threshold = TrainedModel.load(model).threshold
-    assert (scores["predicted_no_show"] == (scores["no_show_probability"] >= threshold)).all()
+    assert (scores["flagged"] == (scores["no_show_probability"] >= threshold)).all()
 
 
 

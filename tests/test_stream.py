@@ -114,7 +114,8 @@ def test_streamed_predict_gives_the_in_memory_scores_with_history(scored):
     assert memory["AppointmentID"].equals(stream["AppointmentID"])
     # float32 sums depend on the chunk a row is scored in: 1e-7 apart before rounding to 6 decimals
     assert (memory["no_show_probability"] - stream["no_show_probability"]).abs().max() <= 2e-6
-    assert (memory["predicted_no_show"] != stream["predicted_no_show"]).sum() <= 1
+    assert (memory["flagged"] != stream["flagged"]).sum() <= 1
+    assert (memory["rank_in_day"] != stream["rank_in_day"]).sum() <= 2  # a near-tie may swap
 
 
 def test_streamed_predict_writes_whole_days_in_date_order(scored, small_data):

@@ -165,10 +165,12 @@ def cmd_train(args) -> int:
         source, n_train = args.data, model.metadata["data"]["n_train"]
     else:
         loaded = _resolve_data(args)
-        prepared = prepare(loaded, args.split, args.split_seed, config.dtype)
+        # A model for use learns from every row but the validation part (no test part held out).
+        prepared = prepare(loaded, args.split, args.split_seed, config.dtype, hold_out_test=False)
         model, result = train_model(prepared, args.backend, config, progress=not args.quiet, device=args.device)
         source, n_train = loaded.source, len(prepared.split.train)
     model.save(args.out)
+    card = _write_card(model, args.out)
     if not args.quiet:
         training = model.metadata["training"]
         print(
@@ -176,42 +178,54 @@ def cmd_train(args) -> int:
             f"{training['members']} network(s), {training['epochs_run']} epochs in all (best "
             f"{', '.join(map(str, training['best_epochs']))}) in {training['train_seconds']:.1f} s, "
             f"validation PR AUC {training['val_pr_auc']:.4f}, "
-            f"threshold {model.threshold:.4f}; wrote {args.out}"
+            f"calibration {training.get('calibration', 'none')}, threshold {model.threshold:.4f}; "
+            f"wrote {args.out} and {card}"
         )
     return 0
 
 
-def cmd_predict(args) -> int:
-    import numpy as np
-    import polars as pl
+def _write_card(model, out) -> str:
+    from noshow.clinic.card import card_path, write_card
 
+    return str(write_card(model, card_path(out)))
+
+
+def cmd_predict(args) -> int:
+    import contextlib
+
+    from noshow.clinic import policies, scoring
     from noshow.data import loader
-    from noshow.data import schema as S
     from noshow.files import atomic_path, check_writable_parent
     from noshow.model import TrainedModel
 
     check_writable_parent(args.out)
+    if args.html:
+        check_writable_parent(args.html)
+    policy = policies.make_policy(**{name: getattr(args, name) for name in policies.POLICY_FLAGS})
     _check_device(args)
     model = TrainedModel.load(args.model)
     if args.stream or _is_large(args.data):
-        return _predict_streamed(args, model)
+        return _predict_streamed(args, model, policy)
     loaded = _resolve_data(args, require_label=False)
     history = loader.load(args.history) if args.history else None
     if not loaded.has_label and history is None and not args.quiet:
         print("noshow: note: no outcomes in the data and no --history: prior no-shows count as 0",
               file=sys.stderr)
-    probability = model.predict_proba(loaded, args.backend, history, args.device)
-    scores = pl.DataFrame({
-        S.APPOINTMENT_ID: loaded.frame[S.APPOINTMENT_ID],
-        "no_show_probability": np.round(probability, 6),
-        "predicted_no_show": (probability >= model.threshold).astype(np.int8),
-    })
-    with atomic_path(args.out) as tmp:
-        scores.write_csv(tmp)
+    scores = scoring.score(model, loaded, history, policy, args.backend, args.device)
+    with contextlib.ExitStack() as stack:
+        scores.write_csv(stack.enter_context(atomic_path(args.out)))
+        if args.html:
+            from noshow.clinic.call_list import write_call_list
+
+            write_call_list(scores, stack.enter_context(atomic_path(args.html)), policy.describe(model.threshold),
+                            title=f"Call list: {os.path.basename(loaded.source)}")
     if not args.quiet:
-        flagged = int(scores["predicted_no_show"].sum())
-        print(f"scored {len(scores):,} appointments with {args.backend}: {flagged:,} flagged at threshold "
-              f"{model.threshold:.4f}; wrote {args.out}")
+        info = scoring.summary(scores, policy, model.threshold)
+        benefit = (f"; expected net benefit of the list {info['expected_net_benefit']:,.2f}"
+                   if "expected_net_benefit" in info else "")
+        html = f" and {args.html}" if args.html else ""
+        print(f"scored {info['rows']:,} appointments on {info['days']} day(s) with {args.backend}: "
+              f"{info['flagged']:,} flagged ({info['rule']}){benefit}; wrote {args.out}{html}")
     return 0
 
 
@@ -219,15 +233,19 @@ def _is_large(path: str | None) -> bool:
     return bool(path) and os.path.isfile(path) and os.path.getsize(path) > STREAM_BYTES
 
 
-def _predict_streamed(args, model) -> int:
+def _predict_streamed(args, model, policy) -> int:
     from noshow.predict_stream import predict_file
 
     if not args.data:
         raise NoshowError("--stream needs --data FILE")
-    done = predict_file(model, args.data, args.out, args.history, args.backend, args.device)
+    if args.html:
+        raise NoshowError("--html: the printable call list is not made for streamed scoring; drop --stream or --html")
+    info = predict_file(model, args.data, args.out, args.history, policy, args.backend, args.device)
     if not args.quiet:
-        print(f"scored {done['rows']:,} appointments with {args.backend} (streamed, by day): {done['flagged']:,} "
-              f"flagged at threshold {model.threshold:.4f}; wrote {args.out}")
+        benefit = (f"; expected net benefit of the list {info['expected_net_benefit']:,.2f}"
+                   if "expected_net_benefit" in info else "")
+        print(f"scored {info['rows']:,} appointments on {info['days']} day(s) with {args.backend} (streamed, "
+              f"whole days at a time): {info['flagged']:,} flagged ({info['rule']}){benefit}; wrote {args.out}")
     return 0
 
 
@@ -304,6 +322,16 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _add_policy(parser: argparse.ArgumentParser) -> None:
+    """Flagging policy flags (noshow.clinic.policies checks their values); none: max-F1 threshold."""
+    policy = parser.add_argument_group("flagging policy (default: the model's max-F1 threshold)")
+    policy.add_argument("--calls-per-day", type=int, metavar="K", help="flag the K highest risks of each day")
+    policy.add_argument("--call-share", type=float, metavar="S", help="flag the highest share S (0 < S <= 1) of each day, rounded up")
+    policy.add_argument("--slot-value", type=float, metavar="V", help="cost policy: value of a slot lost to a no-show")
+    policy.add_argument("--call-cost", type=float, metavar="C", help="cost policy: cost of one call")
+    policy.add_argument("--call-effect", type=float, metavar="E", help="cost policy: share of no-shows a call prevents (0 to 1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from noshow.training import BACKENDS
 
@@ -343,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", default="cpu")
     predict.add_argument("--out", required=True, metavar="SCORES.csv")
     predict.add_argument("--quiet", action="store_true")
+    _add_policy(predict)
+    predict.add_argument("--html", metavar="FILE", help="also write a printable call list (HTML), one section per day")
     predict.add_argument("--stream", action="store_true",
                          help="score a file larger than memory, whole days at a time (automatic above 1 GB)")
     predict.set_defaults(run=cmd_predict)

@@ -4,8 +4,15 @@ They take a numeric feature matrix (use :class:`noshow.data.features.FeaturePipe
 scikit-learn transformer, to get one) and follow the estimator API: ``fit``, ``predict``,
 ``predict_proba``, ``decision_function``, ``classes_``, ``get_params``/``set_params`` and sample
 weights, so they work in pipelines, cross-validation, grid search and
-``TunedThresholdClassifierCV``. Binary classification only. ``predict`` uses probability 0.5, the
-scikit-learn convention; tune the threshold on validation data for imbalanced problems.
+``TunedThresholdClassifierCV``. Binary classification only.
+
+Probabilities are calibrated: with early stopping, a monotone map (:mod:`noshow.clinic.calibration`,
+method ``calibration``) is fitted on the held-out validation rows' logits; without them (or with
+fewer than 10 validation rows of either class, or ``calibration="identity"``) the map is the plain
+sigmoid. ``decision_function`` gives the calibrated
+log-odds, so ``predict`` (calibrated probability above 0.5, the scikit-learn convention),
+``predict_proba`` and ``decision_function`` agree; tune the threshold on validation data for
+imbalanced problems.
 """
 
 from __future__ import annotations
@@ -17,11 +24,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from noshow.evaluation.metrics import sigmoid64
+from noshow.clinic.calibration import Calibrator, fit_calibrator
 from noshow.nn.config import MLPConfig
 from noshow.training import fit_ensemble, make_model
 
 _D = MLPConfig()  # the defaults, defined once in MLPConfig
+# Fewer validation rows of either class than this: no calibration (a map fitted on a handful of
+# rows would be noise, and a steep one magnifies float32 rounding).
+_MIN_CALIBRATION_ROWS = 10
 
 
 class _MLPClassifier(ClassifierMixin, BaseEstimator):
@@ -34,7 +44,8 @@ class _MLPClassifier(ClassifierMixin, BaseEstimator):
                  optimizer=_D.optimizer, learning_rate=_D.lr, momentum=_D.momentum,
                  weight_decay=_D.weight_decay, schedule=_D.schedule, max_epochs=_D.epochs,
                  batch_size=_D.batch_size, early_stopping=True, validation_fraction=0.1,
-                 patience=_D.patience, members=_D.members, dtype=_D.dtype, random_state=None, device="cpu"):
+                 patience=_D.patience, members=_D.members, dtype=_D.dtype, random_state=None, device="cpu",
+                 calibration="auto"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dropout = dropout
@@ -55,6 +66,7 @@ class _MLPClassifier(ClassifierMixin, BaseEstimator):
         self.dtype = dtype
         self.random_state = random_state
         self.device = device
+        self.calibration = calibration
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -98,22 +110,31 @@ class _MLPClassifier(ClassifierMixin, BaseEstimator):
         result = fit_ensemble(model, X_fit, y_fit, config, X_val, y_val, sample_weight=w_fit)
         self.config_ = config
         self.parameters_ = result.parameters
+        self.calibrator_ = Calibrator("identity")
+        if X_val is not None and self.calibration != "identity" and np.bincount(y_val, minlength=2).min() >= _MIN_CALIBRATION_ROWS:
+            self.calibrator_ = fit_calibrator(model.predict_logits(X_val), y_val, self.calibration)
         self.n_iter_ = result.epochs_run  # over all members
         self.best_epochs_ = result.best_epochs
         self.loss_curve_ = [h.loss for h in result.history]  # first member
         self.validation_scores_ = [h.val_pr_auc for h in result.history]
         return self
 
-    def decision_function(self, X) -> np.ndarray:
-        """Logit of P(classes_[1]) for each row, shape (n_samples,)."""
+    def network_logits(self, X) -> np.ndarray:
+        """The network's own (uncalibrated) logit for each row, shape (n_samples,), float64."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         model = make_model(self._backend, X.shape[1], self.config_, self.parameters_, self.device)
         return np.asarray(model.predict_logits(X), dtype=np.float64)
 
+    def decision_function(self, X) -> np.ndarray:
+        """Calibrated log-odds of classes_[1] for each row, shape (n_samples,)."""
+        logits = self.network_logits(X)  # checks the fit before calibrator_ is read
+        return self.calibrator_.log_odds(logits)
+
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (n_samples, 2), columns in ``classes_`` order."""
-        p = sigmoid64(self.decision_function(X))
+        """Calibrated class probabilities, shape (n_samples, 2), columns in ``classes_`` order."""
+        logits = self.network_logits(X)
+        p = self.calibrator_(logits)
         return np.column_stack([1 - p, p])
 
     def predict(self, X) -> np.ndarray:

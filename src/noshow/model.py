@@ -4,7 +4,8 @@ The model file is one ``.npz`` that ``numpy.load(path, allow_pickle=False)`` ope
 parameters of each of the model's networks as named float arrays (``members.<k>.hidden.0.weight``
 ... ``members.<k>.output.bias``, weights (out, in), the PyTorch ``state_dict`` layout) and one uint8
 array ``__metadata__``: UTF-8 JSON with
-the architecture, feature pipeline, threshold, training settings, package versions, the training
+the architecture, feature pipeline, calibration map (``calibration``, see
+:mod:`noshow.clinic.calibration`), threshold (on calibrated probabilities), training settings, package versions, the training
 data's checksum and a SHA-256 of the weights. Both backends write and read the same file, so a
 model trained by either is served by either. Nothing in the file is ever executed: no pickle, and
 every array is checked for name, dtype, shape and finiteness before use.
@@ -23,17 +24,18 @@ import numpy as np
 import polars as pl
 
 from noshow import __version__
+from noshow.clinic.calibration import Calibrator
 from noshow.data import schema as S
 from noshow.data.loader import Appointments
 from noshow.errors import NoshowError
 from noshow.data.features import FeaturePipeline, raw_features
 from noshow.files import atomic_path
-from noshow.evaluation.metrics import sigmoid64
 from noshow.nn.config import MLPConfig, layer_sizes, member_prefix, model_parameter_names
 from noshow.training import make_model
 
 FORMAT = "noshow-model"
-FORMAT_VERSION = 2  # 2: parameters of several ensemble members
+FORMAT_VERSION = 3  # 2: parameters of several ensemble members; 3: calibration map, reason baselines
+CALIBRATION_KEY = "calibration"
 METADATA_KEY = "__metadata__"
 
 
@@ -44,8 +46,9 @@ class TrainedModel:
     config: MLPConfig
     parameters: dict[str, np.ndarray]
     pipeline: FeaturePipeline
-    threshold: float
+    threshold: float  # on calibrated probabilities
     metadata: dict = field(default_factory=dict)
+    calibrator: Calibrator = field(default_factory=lambda: Calibrator("identity"))
 
     @property
     def n_inputs(self) -> int:
@@ -57,9 +60,9 @@ class TrainedModel:
 
     def predict_proba(self, data: Appointments, backend: str = "numpy", history: Appointments | None = None,
                       device: str = "cpu") -> np.ndarray:
-        """P(no-show) of each appointment in ``data``, shape (n,), float64."""
+        """Calibrated P(no-show) of each appointment in ``data``, shape (n,), float64."""
         raw = raw_features(data.frame, None if history is None else history.frame)
-        return sigmoid64(self.predict_logits(self.pipeline.encode(raw, self.config.np_dtype), backend, device))
+        return self.calibrator(self.predict_logits(self.pipeline.encode(raw, self.config.np_dtype), backend, device))
 
     # --- file format -------------------------------------------------------------------------
 
@@ -74,6 +77,7 @@ class TrainedModel:
             config=self.config.to_dict(),
             feature_pipeline=self.pipeline.to_dict(),
             threshold=self.threshold,
+            calibration=self.calibrator.to_dict(),
             weights_sha256=weights_digest(arrays),
         )
         meta.setdefault("versions", package_versions())
@@ -133,8 +137,12 @@ def _read_metadata(path: Path, arrays: dict[str, np.ndarray]) -> dict:
         raise NoshowError(f"{path}: corrupt model metadata ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise NoshowError(f"{path}: not a noshow model file (format {meta.get('format') if isinstance(meta, dict) else None!r})")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise NoshowError(f"{path}: unsupported model format version {meta.get('format_version')!r} (this noshow reads {FORMAT_VERSION})")
+    version = meta.get("format_version")
+    if isinstance(version, int) and version < FORMAT_VERSION:
+        raise NoshowError(f"{path}: model format version {version} predates calibrated probabilities and "
+                          f"reasons (this noshow reads {FORMAT_VERSION}); retrain it with noshow train")
+    if version != FORMAT_VERSION:
+        raise NoshowError(f"{path}: unsupported model format version {version!r} (this noshow reads {FORMAT_VERSION})")
     return meta
 
 
@@ -163,9 +171,13 @@ def _read_model(path: Path) -> TrainedModel:
         threshold = float(meta["threshold"])
     except (KeyError, TypeError, ValueError) as exc:
         raise NoshowError(f"{path}: corrupt model metadata ({type(exc).__name__}: {exc})") from None
+    try:
+        calibrator = Calibrator.from_dict(meta.get(CALIBRATION_KEY) or {})
+    except NoshowError as exc:
+        raise NoshowError(f"{path}: {exc}") from None
     _check_parameters(path, arrays, config, n_inputs)
     if weights_digest(arrays) != meta.get("weights_sha256"):
         raise NoshowError(f"{path}: weights do not match their recorded SHA-256 (file modified or corrupted)")
     if len(pipeline.feature_names) != n_inputs or not 0.0 <= threshold <= 1.0:
         raise NoshowError(f"{path}: inconsistent model (features {len(pipeline.feature_names)} vs inputs {n_inputs}, threshold {threshold})")
-    return TrainedModel(config, arrays, pipeline, threshold, meta)
+    return TrainedModel(config, arrays, pipeline, threshold, meta, calibrator)

@@ -1,17 +1,18 @@
 """``noshow predict`` for files larger than memory: whole appointment days at a time, in bounded memory.
 
-1. The scored file, and the ``--history`` file if any, are parsed once, block by block
-   (:func:`noshow.data.stream.parse_once`); the scored file's blocks are saved as Parquet, one
-   file per appointment day and block, and both files leave 25 bytes per row for the history.
-2. The patient history is computed over both files as in memory: :func:`raw_features` with
-   ``history`` concatenates the history rows before the scored rows and keeps the scored rows'
-   part, and so does this module.
+1. The scored file is parsed once, block by block (:func:`noshow.data.stream.parse_once`); its
+   blocks are saved as Parquet, one file per appointment day and block, and 25 bytes per row are
+   kept for the patient history. The ``--history`` file is parsed the same way without being saved,
+   leaving out its rows that are scored appointments (they count once, as in memory).
+2. The patient history is computed over both files as in memory (history rows first, then the
+   scored rows; :func:`noshow.data.features.raw_features` with ``history`` does the same).
 3. Days are scored in date order, several at a time up to :data:`BLOCK_ROWS` rows (a day is never
-   split), and each group's scores are appended to the output. A group of whole days is what a
-   per-day policy (ranks, flags within a day) needs.
+   split), each group by :func:`noshow.clinic.scoring.score` with its rows' history handed in, so
+   per-day policies (ranks, calls per day) see whole days. Each group's table is appended to the
+   output.
 
-Memory: the history arrays (about 80 bytes per row at their peak, for both files together) and one
-group of days. Output rows come in day order, each day in file order; ``AppointmentID`` names them.
+Memory: the history arrays (about 80 bytes per row at their peak, both files together) and one
+group of days. Output rows come in day order, each day in file order.
 """
 
 from __future__ import annotations
@@ -23,21 +24,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from noshow.clinic import scoring
 from noshow.data import schema as S
-from noshow.data.features import raw_features
+from noshow.data.loader import Appointments
 from noshow.data.stream import BLOCK_ROWS, ROW, _history_of, parse_once
-from noshow.evaluation.metrics import sigmoid64
 from noshow.files import atomic_path
-from noshow.training import make_model
-
-PROBABILITY, PREDICTED = "no_show_probability", "predicted_no_show"  # predict's output columns
-
-
-def scores_frame(ids: pl.Series, probability: np.ndarray, threshold: float) -> pl.DataFrame:
-    """predict's output: ``AppointmentID``, the probability (6 decimals) and the 0/1 flag at
-    ``threshold``."""
-    return pl.DataFrame({S.APPOINTMENT_ID: ids, PROBABILITY: np.round(probability, 6),
-                         PREDICTED: (probability >= threshold).astype(np.int8)})
 
 
 def _day_groups(files: list[Path], block_rows: int) -> list[list[Path]]:
@@ -57,29 +48,37 @@ def _day_groups(files: list[Path], block_rows: int) -> list[list[Path]]:
 
 
 def predict_file(model, data_path: str | Path, out: str | Path, history_path: str | Path | None = None,
-                 backend: str = "numpy", device: str = "cpu", block_rows: int = BLOCK_ROWS) -> dict:
+                 policy=None, backend: str = "numpy", device: str = "cpu", block_rows: int = BLOCK_ROWS) -> dict:
     """Score every appointment of ``data_path`` with ``model`` (a :class:`~noshow.model.TrainedModel`)
-    and write predict's CSV to ``out`` (atomically). Returns ``{"rows", "flagged"}``."""
-    network = make_model(backend, model.n_inputs, model.config, model.parameters, device)
+    under ``policy`` and write :func:`noshow.clinic.scoring.score`'s table to ``out`` as CSV
+    (atomically). Returns :func:`noshow.clinic.scoring.summary` of all rows."""
     with tempfile.TemporaryDirectory(prefix="noshow-predict-") as tmp:
-        folder = Path(tmp)
-        earlier = parse_once(history_path, None)[1] if history_path else []
+        files, compact = parse_once(data_path, Path(tmp), by_day=True, name="day")
+        scored_ids = np.concatenate([pl.read_parquet(f, columns=[S.APPOINTMENT_ID])[S.APPOINTMENT_ID].to_numpy()
+                                     for f in files]) if files else np.zeros(0, np.int64)
+        earlier = parse_once(history_path, None, skip_ids=scored_ids)[1] if history_path else []
+        del scored_ids
         n_earlier = sum(len(part[S.PATIENT_KEY]) for part in earlier)
-        files, compact = parse_once(data_path, folder, by_day=True, name="day")
         history = _history_of(earlier + compact).slice(n_earlier)
-        rows = flagged = 0
+        totals: dict = {}
         with atomic_path(out) as tmp_out, open(tmp_out, "wb") as handle:
             for group in _day_groups(files, block_rows):
                 frame = pl.concat([pl.read_parquet(p) for p in group])
                 past = history[frame[ROW].to_numpy()]
-                features = model.pipeline.encode(raw_features(frame, past=past), model.config.np_dtype)
-                scores = scores_frame(frame[S.APPOINTMENT_ID], sigmoid64(network.predict_logits(features)),
-                                      model.threshold)
-                scores.write_csv(handle, include_header=rows == 0)
-                rows += scores.height
-                flagged += int(scores[PREDICTED].sum())
+                days = Appointments(frame.drop(ROW), source=str(data_path), sha256="")
+                table = scoring.score(model, days, None, policy, backend, device, past=past)
+                table.write_csv(handle, include_header=not totals)
+                _add(totals, scoring.summary(table, policy, model.threshold))
                 for path in group:
                     path.unlink()
-            if rows == 0:
-                scores_frame(pl.Series(S.APPOINTMENT_ID, [], pl.Int64), np.zeros(0), model.threshold).write_csv(handle)
-    return {"rows": rows, "flagged": flagged}
+            if not totals:
+                handle.write((",".join(scoring.SCORE_COLUMNS) + "\n").encode())
+                totals = {"rows": 0, "days": 0, "flagged": 0, "rule": "", "policy": ""}
+    return totals
+
+
+def _add(totals: dict, part: dict) -> None:
+    """Sum the counts (and net benefit) of a group's summary into ``totals``: groups hold whole,
+    distinct days, so every count adds up."""
+    for key, value in part.items():
+        totals[key] = totals[key] + value if key in totals and isinstance(value, (int, float)) else value

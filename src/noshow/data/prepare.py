@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
 from noshow.data import schema as S
 from noshow.data.encoded import Encoded
@@ -24,6 +25,7 @@ class Prepared:
     pipeline: FeaturePipeline
     features: Encoded  # (n_rows, n_features), compact
     y: np.ndarray  # (n_rows,) in {0, 1}
+    raw: pl.DataFrame | None = None  # (n_rows,) raw features, before the pipeline
 
     def part(self, name: str) -> tuple[Encoded, np.ndarray]:
         """Features and labels of the "train", "val" or "test" rows."""
@@ -31,15 +33,19 @@ class Prepared:
         return self.features.subset(idx), self.y[idx]
 
 
-def prepare(data: Appointments, split: str = "random", split_seed: int = 0, dtype: str = "float32") -> Prepared:
-    """Split ``data``, fit the feature pipeline on its training rows and build all features."""
+def prepare(data: Appointments, split: str = "random", split_seed: int = 0, dtype: str = "float32",
+            hold_out_test: bool = True) -> Prepared:
+    """Split ``data``, fit the feature pipeline on its training rows and build all features.
+
+    ``hold_out_test=False`` prepares a model for use: no test part, every row but the validation
+    part trains (see :mod:`noshow.data.splits`)."""
     check_trainable(data)
     raw = raw_features(data.frame)
-    parts = make_split(data.frame, split, split_seed)
+    parts = make_split(data.frame, split, split_seed, hold_out_test)
     for name, idx in (("training", parts.train), ("validation", parts.val)):
         labels = data.frame[S.TARGET].to_numpy()[idx]
         if len(np.unique(labels)) < 2:
             raise NoshowError(f"{data.source}: the {name} part of the {split} split has one class only")
     pipeline = FeaturePipeline().fit(raw[parts.train])
     features = pipeline.encode(raw, dtype=np.dtype(dtype))
-    return Prepared(data, parts, pipeline, features, data.frame[S.TARGET].to_numpy().astype(np.int64))
+    return Prepared(data, parts, pipeline, features, data.frame[S.TARGET].to_numpy().astype(np.int64), raw)

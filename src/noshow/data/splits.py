@@ -4,6 +4,12 @@
 - ``time``: the last 20% of distinct appointment days are the test set and the last 10% of the
   remaining days the validation set, so the model is always judged on days after those it learnt.
 - ``patient``: grouped by patient, so no patient is in two parts (same proportions as ``random``).
+
+A model for use (``noshow train``) holds out no test part (``hold_out_test=False``): it learns from
+every row except the validation part, which chooses early stopping, threshold and calibration. That
+part is then 10% of all rows (``random``: stratified; ``patient``: grouped), or for ``time`` the
+last 10% of distinct appointment days, the most recent ones, so the model is tuned on the days
+closest to those it will score; ``compare`` keeps the three parts.
 """
 
 from __future__ import annotations
@@ -73,9 +79,38 @@ def _patient(frame: pl.DataFrame, seed: int) -> tuple[np.ndarray, ...]:
     return rest[train], rest[val], test
 
 
-def make_split(frame: pl.DataFrame, kind: str = "random", seed: int = 0) -> Split:
-    """Split ``frame``'s rows into train, validation and test parts."""
+def _random_for_use(frame: pl.DataFrame, seed: int) -> tuple[np.ndarray, ...]:
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(frame.height)
+    y = frame[S.TARGET].to_numpy() if S.TARGET in frame.columns else None
+    train, val = train_test_split(rows, test_size=VAL_FRACTION, random_state=seed, stratify=y)
+    return train, val, rows[:0]
+
+
+def _time_for_use(frame: pl.DataFrame, seed: int) -> tuple[np.ndarray, ...]:
+    del seed
+    days = frame[S.APPOINTMENT_DATE].to_numpy()
+    rows = np.arange(frame.height)
+    is_val = np.isin(days, _last_days(days, VAL_FRACTION))
+    return rows[~is_val], rows[is_val], rows[:0]
+
+
+def _patient_for_use(frame: pl.DataFrame, seed: int) -> tuple[np.ndarray, ...]:
+    from sklearn.model_selection import GroupShuffleSplit
+
+    rows = np.arange(frame.height)
+    splitter = GroupShuffleSplit(n_splits=1, test_size=VAL_FRACTION, random_state=seed)
+    train, val = next(splitter.split(rows, groups=frame[S.PATIENT_KEY].to_numpy()))
+    return train, val, rows[:0]
+
+
+def make_split(frame: pl.DataFrame, kind: str = "random", seed: int = 0, hold_out_test: bool = True) -> Split:
+    """Split ``frame``'s rows into train, validation and test parts (test empty for a model for
+    use, ``hold_out_test=False``: see the module doc)."""
     makers = {"random": _random, "time": _time, "patient": _patient}
+    if not hold_out_test:
+        makers = {"random": _random_for_use, "time": _time_for_use, "patient": _patient_for_use}
     if kind not in makers:
         raise ValueError(f"unknown split {kind!r}; choose one of {', '.join(SPLITS)}")
     train, val, test = makers[kind](frame, seed)

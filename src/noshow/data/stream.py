@@ -107,15 +107,19 @@ def patient_history(path: str | Path, read_bytes: int = READ_BYTES) -> pl.DataFr
 
 
 def parse_once(path: str | Path, folder: Path | None, block_rows: int = BLOCK_ROWS, read_bytes: int = READ_BYTES,
-               name: str = "typed", by_day: bool = False) -> tuple[list[Path], list[dict]]:
+               name: str = "typed", by_day: bool = False, skip_ids: np.ndarray | None = None
+               ) -> tuple[list[Path], list[dict]]:
     """Parse the CSV once: each typed block saved as Parquet in ``folder`` (LZ4; reading it back
     is far faster than parsing the text again; nothing is saved when ``folder`` is None), and each
     block's compact history inputs. With ``by_day``, each block is saved as one file per
     appointment day, ``<name>_<day number>_<block>.parquet``, with its rows' file positions in a
-    ``_row`` column, so that whole days can be read back together. Returns (files, compact inputs);
-    give the latter to :func:`_history_of`."""
+    ``_row`` column, so that whole days can be read back together. Rows whose ``AppointmentID`` is
+    in ``skip_ids`` are left out. Returns (files, compact inputs); give the latter to
+    :func:`_history_of`."""
     files, compact, offset = [], [], 0
     for i, batch in enumerate(typed_batches(path, block_rows, read_bytes)):
+        if skip_ids is not None:
+            batch = batch.filter(~pl.col(S.APPOINTMENT_ID).is_in(pl.Series(skip_ids).implode()))
         compact.append(_compact_history_inputs(batch))
         if folder is not None and not by_day:
             files.append(folder / f"{name}_{i:05d}.parquet")

@@ -5,7 +5,7 @@ out-of-core scoring, each in a fresh process so that its peak memory is its own.
   of the NumPy twin from the chunk store; then saves a model of the default architecture (untrained
   weights score at the same speed) for the scoring job.
 - :func:`_predict_job`: ``noshow predict`` out of core (:func:`noshow.predict_stream.predict_file`),
-  CSV in, scores out.
+  CSV in, the call list's table out (calibrated risk, rank in the day, flag, reasons).
 
 ``python -m noshow.evaluation.scale JOB ARGS... RESULT.json`` runs one job.
 """
@@ -23,8 +23,10 @@ from pathlib import Path
 
 def _train_job(csv: str, threads: int, epochs: int, model_path: str) -> dict:
     """Build features out of core and train the NumPy twin streamed; time and memory."""
+    from noshow.clinic.reasons import REFERENCE_KEY
     from noshow.data.stream import build_store
     from noshow.model import TrainedModel
+    from noshow.training.train import streamed_reference
     from noshow.nn.config import MLPConfig, initial_parameters, join_members, member_config
     from noshow.training import fit, make_backend
     from noshow.training.worker import peak_rss_mb
@@ -41,7 +43,7 @@ def _train_job(csv: str, threads: int, epochs: int, model_path: str) -> dict:
     default = MLPConfig()
     width = len(pipeline.feature_names)
     parameters = join_members([initial_parameters(width, member_config(default, k)) for k in range(default.members)])
-    TrainedModel(default, parameters, pipeline, 0.5, {}).save(model_path)
+    TrainedModel(default, parameters, pipeline, 0.5, {REFERENCE_KEY: streamed_reference(csv)}).save(model_path)
     return {"features_seconds": features_seconds, "train_seconds": result.train_seconds,
             "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "n_train": n_train,
             "epochs": epochs, "val_pr_auc": result.history[-1].val_pr_auc, "threads": threads}

@@ -1,18 +1,23 @@
-"""Training a model for use: every member on the training rows with early stopping on validation,
-the decision threshold chosen there, and the model file's record of how it was made. In memory
-(:func:`train_model`) or from a file larger than memory (:func:`train_streamed`); both end the
-same way (:func:`_finish`)."""
+"""Training a model for use: every member on the training rows with early stopping on validation;
+there, too, the calibration map and the decision threshold (on calibrated probabilities); and the
+model file's record of how it was made. In memory (:func:`train_model`) or from a file larger than
+memory (:func:`train_streamed`); both end the same way (:func:`_finish`)."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
+from noshow.clinic.calibration import Calibrator, expected_calibration_error, fit_calibrator
+from noshow.clinic.reasons import REFERENCE_KEY, reference_values
+from noshow.data import schema as S
 from noshow.data.encoded import ChunkStore
 from noshow.data.features import FeaturePipeline
 from noshow.data.prepare import Prepared
 from noshow.errors import NoshowError
-from noshow.evaluation.metrics import average_precision, best_f1_threshold, sigmoid64
+from noshow.evaluation.metrics import average_precision, best_f1_threshold
 from noshow.model import TrainedModel
 from noshow.nn.config import MLPConfig
 from noshow.training.loop import Ensemble, EnsembleResult, fit_ensemble, make_model, predict_all
@@ -20,22 +25,50 @@ from noshow.training.loop import Ensemble, EnsembleResult, fit_ensemble, make_mo
 MIN_ROWS = 50  # the fewest training or validation rows a streamed file may give
 
 
+def calibrate_and_threshold(logits_val: np.ndarray, y_val: np.ndarray,
+                            method: str = "auto") -> tuple[Calibrator, float, dict]:
+    """Fit the calibration map on validation logits, choose the max-F1 threshold on the calibrated
+    validation probabilities (the map is monotone, so the same rows are flagged as before), and
+    return them with the validation record (PR AUC, ECE before and after, the method)."""
+    calibrator = fit_calibrator(logits_val, y_val, method)
+    p_val = calibrator(logits_val)
+    raw = Calibrator("identity")(logits_val)
+    record = {"val_pr_auc": average_precision(y_val, p_val), "calibration": calibrator.method,
+              "val_ece": expected_calibration_error(y_val, p_val),
+              "val_ece_uncalibrated": expected_calibration_error(y_val, raw)}
+    return calibrator, best_f1_threshold(y_val, p_val), record
+
+
+def rows_used(prepared: Prepared) -> dict:
+    """Which rows trained the model: the split, the part sizes and each part's appointment days."""
+    days = prepared.data.frame[S.APPOINTMENT_DATE]
+    record = {"split": prepared.split.kind, "held_out_test": len(prepared.split.test) > 0,
+              **prepared.split.sizes()}
+    for name in ("train", "val", "test"):
+        idx = getattr(prepared.split, name)
+        if len(idx):
+            part = days.gather(idx)
+            record[f"{name}_days"] = [str(part.min()), str(part.max())]
+    return record
+
+
 def train_model(prepared: Prepared, backend: str, config: MLPConfig, progress: bool = False,
-                device: str = "cpu") -> tuple[TrainedModel, EnsembleResult]:
-    """Train every member on the training part with early stopping on validation, then choose the
-    max-F1 threshold of the averaged model there."""
+                device: str = "cpu", calibration: str = "auto") -> tuple[TrainedModel, EnsembleResult]:
+    """Train every member on the training part with early stopping on validation, then fit the
+    calibration map and choose the max-F1 threshold of the averaged model there."""
     X_train, y_train = prepared.part("train")
     X_val, y_val = prepared.part("val")
     model = make_model(backend, prepared.features.width, config, device=device)
     result = fit_ensemble(model, X_train, y_train, config, X_val, y_val, progress=progress, label=backend)
     data = prepared.data
     data_record = {"source": data.source, "sha256": data.sha256, "synthetic": data.synthetic,
-                   "rows": len(data), "split": prepared.split.kind, **prepared.split.sizes()}
-    return _finish(model, result, prepared.pipeline, X_val, y_val, data_record), result
+                   "rows": len(data), **rows_used(prepared)}
+    reference = None if prepared.raw is None else reference_values(prepared.raw[prepared.split.train])
+    return _finish(model, result, prepared.pipeline, X_val, y_val, data_record, calibration, reference), result
 
 
 def train_streamed(path: str | Path, backend: str, config: MLPConfig, progress: bool = False,
-                   device: str = "cpu") -> tuple[TrainedModel, EnsembleResult]:
+                   device: str = "cpu", calibration: str = "auto") -> tuple[TrainedModel, EnsembleResult]:
     """Train a model from a file larger than memory: features built out of core
     (:func:`noshow.data.stream.build_store`), every member trained from the chunk store one block
     at a time; returns what :func:`train_model` returns."""
@@ -52,19 +85,33 @@ def train_streamed(path: str | Path, backend: str, config: MLPConfig, progress: 
                               label=f"{backend} (streamed)")
         data_record = {"source": str(path), "sha256": file_sha256(path), "synthetic": False,
                        "rows": sum(sizes.values()), "split": "hash", **sizes}
-        return _finish(model, result, pipeline, stores["val"], None, data_record), result
+        return _finish(model, result, pipeline, stores["val"], None, data_record, calibration,
+                       streamed_reference(path)), result
+
+
+def streamed_reference(path: str | Path) -> dict:
+    """The reasons' typical appointment of a file larger than memory: from the training rows of
+    its first block (medians and modes need no more than that many rows to settle)."""
+    from noshow.data.features import raw_features
+    from noshow.data.stream import _part, typed_batches
+
+    batch = next(typed_batches(path))
+    return reference_values(raw_features(batch).filter(_part(batch, 0) == 0))
 
 
 def _finish(model: Ensemble, result: EnsembleResult, pipeline: FeaturePipeline, X_val, y_val,
-            data_record: dict) -> TrainedModel:
-    """The trained model: the max-F1 threshold of the averaged model on the validation rows (an
-    :class:`~noshow.data.encoded.Encoded` with labels ``y_val``, or a chunk store holding them)."""
+            data_record: dict, calibration: str, reference: dict | None) -> TrainedModel:
+    """The trained model: calibration map and max-F1 threshold of the averaged model on the
+    validation rows (an :class:`~noshow.data.encoded.Encoded` with labels ``y_val``, or a chunk
+    store holding them), and the record of how it was made."""
     if isinstance(X_val, ChunkStore):
         y_val = X_val.labels()
-    p_val = sigmoid64(predict_all(model, X_val))
-    threshold = best_f1_threshold(y_val, p_val)
-    metadata = training_metadata(model.name, data_record, result, average_precision(y_val, p_val))
-    return TrainedModel(model.config, result.parameters, pipeline, threshold, metadata)
+    calibrator, threshold, record = calibrate_and_threshold(predict_all(model, X_val), y_val, calibration)
+    metadata = training_metadata(model.name, data_record, result, record.pop("val_pr_auc"))
+    metadata["training"].update(record)
+    if reference is not None:
+        metadata[REFERENCE_KEY] = reference
+    return TrainedModel(model.config, result.parameters, pipeline, threshold, metadata, calibrator)
 
 
 def training_metadata(backend: str, data_record: dict, result: EnsembleResult, val_pr_auc: float) -> dict:

@@ -1,0 +1,243 @@
+"""Reasons per appointment, from the model itself: occlusion against a typical training appointment.
+
+The features are cut into :data:`GROUPS` (lead time, prior no-shows, the latest outcome, ...), each
+a set of the feature pipeline's own raw columns (every column in exactly one group). The *reference*
+is a typical training appointment: each numeric column's training median (the lower median, so a
+value that occurs) and each binary or categorical column's most frequent training value; on the
+Kaggle file it is booked 4 days ahead, aged 37, no earlier visits, no SMS, no condition. It is
+stored in the model file (``reason_reference``).
+
+The size of group g for appointment x is, in log-odds of the network (the calibration map is
+monotone, so the sign carries over to the probability)::
+
+    size_g(x) = logit(x) - logit(x with group g's columns set to the reference)
+
+so a positive size is how much that part of the appointment raises its risk above a typical one.
+Every appointment gets the 1-3 groups with the largest positive sizes, strongest first, as
+``text (+0.80)``; when no group raises its logit (by at least 0.005, so "+0.00" never shows) it
+gets the single largest, with its sign. One forward pass of the original rows and one per group,
+batched, by the model's own backend: the NumPy twin with NumPy, the PyTorch twin with torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from noshow.data import schema as S
+from noshow.data.encoded import Encoded
+from noshow.data.features import BINARY, BINNED, CATEGORICAL, NUMERIC
+from noshow.errors import NoshowError
+
+if TYPE_CHECKING:  # the model sits above this module; only its type is needed here
+    from noshow.model import TrainedModel
+
+REFERENCE_KEY = "reason_reference"  # model-file metadata: raw column -> reference value
+MAX_REASONS = 3
+RANK_DECIMALS = 4  # reasons are ordered by their sizes rounded to this many decimals
+MIN_SHOWN = 0.005  # smallest size that prints as non-zero with two decimals
+SEPARATOR = "; "
+BLOCK_ROWS = 4096  # rows explained per batch of (groups + 1) forward passes
+
+# Feature groups as named for a clinic, each a tuple of the pipeline's raw columns.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "lead_time": ("lead_days", "same_day"),
+    "prior_no_shows": ("prior_no_shows", "prior_no_show_rate"),
+    "latest_outcome": ("previous_no_show",),
+    "visit_history": ("prior_appointments", "first_appointment", "days_since_previous", "days_since_first"),
+    "bookings_ahead": ("booked_ahead",),
+    "other_bookings": ("same_day_appointments", "session_appointments"),
+    "sms": (S.SMS_RECEIVED,),
+    "age": ("age",),
+    "sex": ("male",),
+    "neighbourhood": ("neighbourhood",),
+    "weekday": ("weekday",),
+    "booking_time": ("booking_hour", "booking_weekday"),
+    "scholarship": ("Scholarship",),
+    "conditions": ("Hipertension", "Diabetes", "Alcoholism", "handicap"),
+}
+RAW_COLUMNS = (*NUMERIC, *BINARY, *CATEGORICAL)
+_grouped = [c for columns in GROUPS.values() for c in columns]
+if sorted(_grouped) != sorted(RAW_COLUMNS):  # a new feature must be given a group, once
+    raise ImportError(f"reason groups do not cover the features exactly once: {sorted(set(RAW_COLUMNS) ^ set(_grouped))}")
+
+# Where FeaturePipeline.encode puts each raw column: dense = NUMERIC then BINARY; one-hot codes =
+# CATEGORICAL then BINNED (a binned numeric column is in both).
+_DENSE = {name: i for i, name in enumerate((*NUMERIC, *BINARY))}
+_HOT = {name: j for j, name in enumerate((*CATEGORICAL, *BINNED))}
+WEEKDAYS = {str(i): name for i, name in enumerate(
+    ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), start=1)}
+
+
+# --------------------------------------------------------------------------------------------------
+# The reference
+
+
+def reference_values(raw_train: pl.DataFrame) -> dict[str, float | int | str]:
+    """The typical training appointment: lower median of each numeric column, most frequent value
+    (ties: the smallest) of each binary and categorical one. JSON-ready."""
+    reference: dict[str, float | int | str] = {}
+    for name in NUMERIC:
+        value = np.quantile(raw_train[name].to_numpy(), 0.5, method="lower")
+        reference[name] = int(value) if raw_train[name].dtype.is_integer() else float(value)
+    for name in (*BINARY, *CATEGORICAL):
+        mode = raw_train[name].value_counts().sort(["count", name], descending=[True, False])[name][0]
+        reference[name] = mode if isinstance(mode, str) else int(mode)
+    return reference
+
+
+def check_reference(reference) -> dict:
+    """Validate a reference read from a model file (a :class:`NoshowError` if malformed)."""
+    if not isinstance(reference, dict) or sorted(reference) != sorted(RAW_COLUMNS):
+        raise NoshowError("model file has no valid reason reference; retrain it with noshow train")
+    for name, value in reference.items():
+        wanted = str if name in CATEGORICAL else (int, float)
+        if not isinstance(value, wanted) or isinstance(value, bool):
+            raise NoshowError(f"model file's reason reference for {name} is {value!r}")
+    return reference
+
+
+def with_reference(raw: pl.DataFrame, reference: dict, columns) -> pl.DataFrame:
+    """``raw`` with ``columns`` set to their reference values (dtypes kept)."""
+    return raw.with_columns(pl.lit(reference[c]).cast(raw[c].dtype).alias(c) for c in columns)
+
+
+# --------------------------------------------------------------------------------------------------
+# Sizes
+
+
+def _positions(group: str) -> tuple[list[int], list[int]]:
+    """The dense columns and one-hot code columns of ``group`` in an :class:`Encoded`."""
+    return [_DENSE[c] for c in GROUPS[group] if c in _DENSE], [_HOT[c] for c in GROUPS[group] if c in _HOT]
+
+
+def _occluded(encoded: Encoded, reference_row: Encoded, group: str) -> Encoded:
+    """``encoded`` with ``group``'s dense columns and one-hot codes taken from ``reference_row``."""
+    dense, hot = encoded.dense.copy(), encoded.hot.copy()
+    cols, codes = _positions(group)
+    dense[:, cols] = reference_row.dense[0, cols]
+    hot[:, codes] = reference_row.hot[0, codes]
+    return Encoded(dense, hot, encoded.width)
+
+
+def _at_reference(encoded: Encoded, reference_row: Encoded, group: str) -> np.ndarray:
+    """(n,) bool: rows whose ``group`` already equals the reference (occlusion changes nothing)."""
+    cols, codes = _positions(group)
+    return (np.all(encoded.dense[:, cols] == reference_row.dense[0, cols], axis=1)
+            & np.all(encoded.hot[:, codes] == reference_row.hot[0, codes], axis=1))
+
+
+def _stack(parts: list[Encoded]) -> Encoded:
+    return Encoded(np.concatenate([p.dense for p in parts]), np.concatenate([p.hot for p in parts]), parts[0].width)
+
+
+def reason_sizes(model: "TrainedModel", raw: pl.DataFrame, backend: str = "numpy", device: str = "cpu",
+                 encoded: Encoded | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (n,) and reason sizes (n, len(GROUPS)) in log-odds, float64, of the raw features
+    ``raw`` (:func:`noshow.data.features.raw_features`), by ``backend``'s own forward pass.
+
+    Each block of rows and its len(GROUPS) occluded copies go through the network as one batch.
+    """
+    reference = check_reference(model.metadata.get(REFERENCE_KEY))
+    if raw.height == 0:
+        return np.zeros(0), np.zeros((0, len(GROUPS)))
+    dtype = model.config.np_dtype
+    if encoded is None:
+        encoded = model.pipeline.encode(raw, dtype)
+    reference_row = model.pipeline.encode(with_reference(raw.head(1), reference, RAW_COLUMNS), dtype)
+    n, names = len(encoded), list(GROUPS)
+    logits, sizes = np.empty(n), np.empty((n, len(names)))
+    for start in range(0, n, BLOCK_ROWS):
+        block = encoded.subset(slice(start, start + BLOCK_ROWS))
+        batch = _stack([block, *(_occluded(block, reference_row, g) for g in names)])
+        out = model.predict_logits(batch, backend, device).astype(np.float64).reshape(len(names) + 1, len(block))
+        logits[start:start + len(block)] = out[0]
+        sizes[start:start + len(block)] = (out[0] - out[1:]).T
+    # Where a group already is the reference its size is 0 exactly, not a rounding difference
+    # between batch positions (which would let the twins disagree on a row with no positive reason).
+    for g, name in enumerate(names):
+        sizes[_at_reference(encoded, reference_row, name), g] = 0.0
+    return logits, sizes
+
+
+def top_reasons(sizes: np.ndarray) -> list[list[int]]:
+    """For each row of ``sizes`` (n, groups): the group indices to cite, strongest first: up to
+    :data:`MAX_REASONS` with size >= :data:`MIN_SHOWN`, else the single largest. Ties go to the
+    group listed first in :data:`GROUPS`; sizes are compared at :data:`RANK_DECIMALS` decimals, so
+    float rounding (~1e-6) between the twins cannot reorder two groups of equal effect."""
+    order = np.argsort(-np.round(sizes, RANK_DECIMALS), axis=1, kind="stable")
+    chosen = []
+    for row, ranked in zip(sizes, order):
+        positive = [int(g) for g in ranked[:MAX_REASONS] if row[g] >= MIN_SHOWN]
+        chosen.append(positive or [int(ranked[0])])
+    return chosen
+
+
+# --------------------------------------------------------------------------------------------------
+# Words
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _conditions(row: dict) -> str:
+    names = [label for flag, label in (("Hipertension", "hypertension"), ("Diabetes", "diabetes"),
+                                       ("Alcoholism", "alcoholism")) if row[flag]]
+    if row["handicap"] not in ("0", None):
+        names.append(f"handicap level {row['handicap']}")
+    return "recorded " + ", ".join(names) if names else "no recorded condition"
+
+
+def describe(group: str, row: dict) -> str:
+    """Plain words for ``group`` of one appointment, from its raw feature values ``row``."""
+    if group == "lead_time":
+        return "booked the same day" if row["lead_days"] == 0 else f"booked {_plural(int(row['lead_days']), 'day')} ahead"
+    if group == "prior_no_shows":
+        return f"missed {int(row['prior_no_shows'])} of {_plural(int(row['prior_appointments']), 'earlier visit')}"
+    if group == "latest_outcome":
+        if row["prior_appointments"] == 0:
+            return "no earlier visit"
+        return "missed the latest earlier visit" if row["previous_no_show"] else "came to the latest earlier visit"
+    if group == "visit_history":
+        if row["prior_appointments"] == 0:
+            return "first visit"
+        return (f"{_plural(int(row['prior_appointments']), 'earlier visit')}, the latest "
+                f"{_plural(int(row['days_since_previous']), 'day')} before")
+    if group == "bookings_ahead":
+        return f"{_plural(int(row['booked_ahead']), 'later appointment')} already booked"
+    if group == "other_bookings":
+        return (f"{_plural(int(row['same_day_appointments']), 'appointment')} that day, "
+                f"{int(row['session_appointments'])} booked together")
+    if group == "sms":
+        return "SMS reminder sent" if row[S.SMS_RECEIVED] else "no SMS reminder"
+    if group == "age":
+        return f"age {int(row['age'])}"
+    if group == "sex":
+        return "male" if row["male"] else "female"
+    if group == "neighbourhood":
+        return f"neighbourhood {str(row['neighbourhood']).title()}"
+    if group == "weekday":
+        return f"appointment on a {WEEKDAYS.get(row['weekday'], row['weekday'])}"
+    if group == "booking_time":
+        return f"booked at {int(row['booking_hour']):02d}h on a {WEEKDAYS.get(row['booking_weekday'], row['booking_weekday'])}"
+    if group == "scholarship":
+        return "in the Bolsa Familia programme" if row["Scholarship"] else "not in the Bolsa Familia programme"
+    if group == "conditions":
+        return _conditions(row)
+    raise KeyError(group)
+
+
+def format_reason(text: str, size: float) -> str:
+    """``text (+0.80)``: the size in log-odds with its sign and two decimals."""
+    return f"{text} ({size:+.2f})"
+
+
+def reason_strings(raw: pl.DataFrame, sizes: np.ndarray) -> list[str]:
+    """The ``reasons`` column: per row, its cited groups as ``text (+0.80)`` joined by ``; ``."""
+    names = list(GROUPS)
+    rows = raw.select(RAW_COLUMNS).iter_rows(named=True)
+    return [SEPARATOR.join(format_reason(describe(names[g], row), sizes[i, g]) for g in cited)
+            for i, (row, cited) in enumerate(zip(rows, top_reasons(sizes)))]
