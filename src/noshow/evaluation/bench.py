@@ -155,10 +155,11 @@ def sklearn_epoch_seconds(prepared: Prepared, config: MLPConfig, threads: int) -
         return (time.perf_counter() - started) / model.n_iter_
 
 
-def compare_seconds(data_path: str | None, threads: int) -> float:
-    """Wall time of ``noshow compare`` with 1 seed, as a user runs it (fresh process)."""
+def compare_seconds(data_path: str | None) -> float:
+    """Wall time of ``noshow compare`` with 1 seed, exactly as a user runs it (fresh process, its
+    default threads: the twins side by side, half the CPUs each)."""
     with tempfile.TemporaryDirectory(prefix="noshow-bench-compare-") as tmp:
-        command = [sys.executable, "-m", "noshow", "compare", "--quiet", "--out", tmp, "--threads", str(threads)]
+        command = [sys.executable, "-m", "noshow", "compare", "--quiet", "--out", tmp]
         if data_path:
             command += ["--data", data_path]
         started = time.perf_counter()
@@ -179,7 +180,7 @@ def run_bench(data: Appointments, threads: int, repeats: int = 5, scale: list[in
         "data": {"source": data.source, "synthetic": data.synthetic, "rows": len(data), "n_train": len(prepared.split.train)},
         "config": config.to_dict(),
         **measured,
-        "compare_seconds": compare_seconds(None if data.synthetic else data.source, threads),
+        "compare_seconds": compare_seconds(None if data.synthetic else data.source),
         "scaling": [],
         "machine": {**machine(), "threads": threads, "repeats": repeats, "epochs_timed": BENCH_EPOCHS},
     }
