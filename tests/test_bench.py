@@ -7,7 +7,7 @@ import json
 from noshow.evaluation import bench
 from noshow.data.prepare import prepare
 from noshow.nn.config import MLPConfig
-from noshow.data.stream import scaling_run
+from noshow.evaluation.scale import scale_runs
 
 
 def test_speed_and_memory_measure_each_twin_in_its_own_process(small_data):
@@ -19,11 +19,20 @@ def test_speed_and_memory_measure_each_twin_in_its_own_process(small_data):
     assert measured["peak_rss_mb"]["numpy"] >= measured["import_rss_mb"]["numpy"]
 
 
-def test_scaling_run_trains_streamed_on_synthetic_rows():
-    result = scaling_run(3000, threads=1)
-    assert result["rows"] == 3000
-    assert 0.6 < result["n_train"] / 3000 < 0.8
-    assert result["peak_rss_mb"] > 0 and result["seconds"] > 0
+def test_scale_runs_train_streamed_and_score_every_row_in_fresh_processes():
+    trained, scored = scale_runs(3000, threads=1)
+    assert trained["rows"] == scored["rows"] == scored["scored"] == 3000
+    assert 0.6 < trained["n_train"] / 3000 < 0.8
+    assert trained["peak_rss_mb"] > 0 and trained["seconds"] > 0
+    assert scored["peak_rss_mb"] > 0 and scored["seconds"] > 0 and scored["members"] == 3
+
+
+def test_blas_floor_counts_the_twins_matrix_products():
+    config = MLPConfig(hidden=(4, 3), batch_size=2)
+    # forward 2*(5*4 + 4*3 + 3*1) = 70, weight gradients 70, input gradients of layers 2 and 3
+    # 2*(4*3 + 3*1) = 30: 170 per row.
+    assert bench.epoch_flop(10, 5, config) == 1700
+    assert bench.blas_floor_seconds(10, 5, config, threads=1) > 0
 
 
 def test_bench_json_has_the_documented_keys(small_data, tmp_path):
@@ -33,5 +42,8 @@ def test_bench_json_has_the_documented_keys(small_data, tmp_path):
               "ratios": {"numpy_over_torch": 1.0, "sklearn_over_numpy": 1.0, "sklearn_over_torch": 1.0}}
     paths = bench.write(result, tmp_path)
     saved = json.loads(paths[0].read_text())
-    assert {"seconds_per_epoch", "peak_rss_mb", "import_rss_mb", "compare_seconds", "scaling", "machine"} <= set(saved)
+    assert {"seconds_per_epoch", "blas_floor_seconds_per_epoch", "floor_ratio", "gflops", "peak_rss_mb",
+            "import_rss_mb", "compare_seconds", "scaling", "machine"} <= set(saved)
+    assert set(saved["floor_ratio"]) == {"numpy", "torch", "sklearn_mlp"}
+    assert saved["floor_ratio"]["numpy"] == saved["seconds_per_epoch"]["numpy"] / saved["blas_floor_seconds_per_epoch"]
     assert paths[1].read_bytes()[:4] == b"\x89PNG"

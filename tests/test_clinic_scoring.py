@@ -141,7 +141,7 @@ def test_bad_policy_flags_give_one_line_and_write_nothing(model_file, small_csv,
 
 
 def test_a_model_trained_out_of_core_is_scored_with_reasons(small_csv, small_data):
-    from noshow.data.stream import train_streamed
+    from noshow.training.train import train_streamed
 
     streamed, _ = train_streamed(small_csv, "numpy", MLPConfig(hidden=(16,), epochs=1, patience=0))
     scores = scoring.score(streamed, small_data, policy=Capacity(calls_per_day=5))

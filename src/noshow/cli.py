@@ -182,7 +182,7 @@ def cmd_train(args) -> int:
     config = _config(args)
     _check_device(args)
     if args.stream or (args.data and os.path.isfile(args.data) and os.path.getsize(args.data) > STREAM_BYTES):
-        from noshow.data.stream import train_streamed
+        from noshow.training.train import train_streamed
 
         if not args.data:
             raise NoshowError("--stream needs --data FILE")
@@ -229,6 +229,8 @@ def cmd_predict(args) -> int:
     policy = policies.make_policy(**{name: getattr(args, name) for name in policies.POLICY_FLAGS})
     _check_device(args)
     model = TrainedModel.load(args.model)
+    if args.stream or _is_large(args.data):
+        return _predict_streamed(args, model, policy)
     loaded = _resolve_data(args, require_label=False)
     history = (loader.load(args.history, require_label=False, encoding=args.encoding, separator=args.sep)
                if args.history else None)
@@ -260,6 +262,26 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def _is_large(path: str | None) -> bool:
+    return bool(path) and os.path.isfile(path) and os.path.getsize(path) > STREAM_BYTES
+
+
+def _predict_streamed(args, model, policy) -> int:
+    from noshow.predict_stream import predict_file
+
+    if not args.data:
+        raise NoshowError("--stream needs --data FILE")
+    if args.html:
+        raise NoshowError("--html: the printable call list is not made for streamed scoring; drop --stream or --html")
+    info = predict_file(model, args.data, args.out, args.history, policy, args.backend, args.device)
+    if not args.quiet:
+        benefit = (f"; expected net benefit of the list {info['expected_net_benefit']:,.2f}"
+                   if "expected_net_benefit" in info else "")
+        print(f"scored {info['rows']:,} appointments on {info['days']} day(s) with {args.backend} (streamed, "
+              f"whole days at a time): {info['flagged']:,} flagged ({info['rule']}){benefit}; wrote {args.out}")
+    return 0
+
+
 def cmd_compare(args) -> int:
     from pathlib import Path
 
@@ -273,7 +295,7 @@ def cmd_compare(args) -> int:
     with atomic_folder(out, report.METRICS_FILE) as tmp:  # checks the folder before the minutes of training
         loaded = _resolve_data(args)
         metrics, curves = compare(loaded, config, args.split, args.split_seed, args.seeds, args.threads,
-                                  args.device, progress=not args.quiet)
+                                  args.device, progress=not args.quiet, side_by_side=not args.one_at_a_time)
         written = report.write_report(metrics, curves, tmp)
     if not args.quiet:
         print(report.console_summary(metrics))
@@ -386,13 +408,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--quiet", action="store_true")
     _add_policy(predict)
     predict.add_argument("--html", metavar="FILE", help="also write a printable call list (HTML), one section per day")
+    predict.add_argument("--stream", action="store_true",
+                         help="score a file larger than memory, whole days at a time (automatic above 1 GB)")
     predict.set_defaults(run=cmd_predict)
 
     compare = commands.add_parser("compare", help="train both twins and references, write the report")
     _add_data(compare)
     compare.add_argument("--out", default="noshow-report", metavar="DIR", help="report folder (default noshow-report)")
     compare.add_argument("--seeds", type=_positive_int, default=1, help="training seeds per model (mean ± std)")
-    compare.add_argument("--threads", type=_positive_int, default=None, help="threads per twin (default: all CPUs)")
+    compare.add_argument("--threads", type=_positive_int, default=None,
+                         help="threads per twin (default: half the CPUs each, all with --one-at-a-time)")
+    compare.add_argument("--one-at-a-time", action="store_true",
+                         help="train the twins one after the other, not side by side (slower; timings of a twin alone)")
     compare.add_argument("--device", default="cpu", help="device of the PyTorch twin: cpu or cuda[:N]")
     compare.add_argument("--quiet", action="store_true")
     _add_network(compare)

@@ -30,7 +30,8 @@ PROBABILITY_DECIMALS = 6
 
 
 def score(model: "TrainedModel", data: "Appointments", history: "Appointments | None" = None,
-          policy: Policy | None = None, backend: str = "numpy", device: str = "cpu") -> pl.DataFrame:
+          policy: Policy | None = None, backend: str = "numpy", device: str = "cpu",
+          past: pl.DataFrame | None = None) -> pl.DataFrame:
     """Score every appointment of ``data``.
 
     Parameters
@@ -41,6 +42,9 @@ def score(model: "TrainedModel", data: "Appointments", history: "Appointments | 
         booked), for their history features; without it only ``data``'s own rows count. Rows of
         ``history`` with an AppointmentID in ``data`` are ignored (``data``'s own rows count once).
     policy : from :mod:`noshow.clinic.policies`; None = the model's max-F1 threshold.
+    past : the history features of ``data``'s rows, computed beforehand (scoring a file larger than
+        memory computes them over the whole file, then scores whole days at a time); then
+        ``history`` is not used.
 
     Returns
     -------
@@ -51,7 +55,10 @@ def score(model: "TrainedModel", data: "Appointments", history: "Appointments | 
     """
     policy = policy or MaxF1()
     frame = data.frame
-    raw = raw_features(frame, None if history is None else _other_appointments(history.frame, frame))
+    if past is not None:
+        raw = raw_features(frame, past=past)
+    else:
+        raw = raw_features(frame, None if history is None else _other_appointments(history.frame, frame))
     encoded = model.pipeline.encode(raw, model.config.np_dtype)
     probability = model.calibrator(model.predict_logits(encoded, backend, device))
     _, sizes = reason_sizes(model, raw, backend, device, encoded)

@@ -1,17 +1,19 @@
-"""Training on files larger than memory: features built out of core, mini-batches read from disk.
+"""Files larger than memory: the CSV parsed once into typed blocks, features built out of core.
 
 1. :func:`typed_batches` reads the CSV in blocks with Arrow's incremental reader and parses each
    block with :func:`noshow.data.loader.typed_frame`, the loader's own strict parser (a bad value stops
-   the run with a user error naming its column and file line).
-2. :func:`patient_history` computes the causal history features over the whole file from 25 bytes
-   per row; :func:`noshow.data.features.raw_features`, the same code as in memory, then builds each
-   block's features. Rows are split by a hash of ``AppointmentID`` (10% validation, 20% test, the
-   rest training: the same for a given file and seed, whatever the block size).
-3. The feature pipeline is fitted on the training rows block by block
+   the run with a user error naming its column and file line). This is the only time the text is
+   parsed: :func:`parse_once` saves each typed block as Parquet and keeps the 25 bytes per row
+   that the patient history needs.
+2. :func:`noshow.data.features.history_features` runs once over those compact columns of the
+   whole file; :func:`noshow.data.features.raw_features`, the same code as in memory, then builds
+   each block's features from its Parquet copy. Rows are split by a hash of ``AppointmentID``
+   (10% validation, 20% test, the rest training: the same for a given file and seed, whatever the
+   block size).
+3. The feature pipeline is fitted on the training rows as the blocks go by
    (:meth:`~noshow.data.features.FeaturePipeline.fit_chunks`), then every block is encoded compactly and
-   saved to a :class:`~noshow.data.encoded.ChunkStore`.
-4. :func:`noshow.training.fit_ensemble` trains each member from the store, one block in memory at a
-   time.
+   saved to a :class:`~noshow.data.encoded.ChunkStore`, from which
+   :func:`noshow.training.train.train_streamed` trains one block in memory at a time.
 
 Compared with the in-memory path, the split is a hash, not stratified (no difference at millions
 of rows), and the field count of each line is checked by Arrow rather than by the loader.
@@ -19,11 +21,7 @@ of rows), and the field count of each line is checked by Arrow rather than by th
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-import tempfile
-import time
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -82,19 +80,65 @@ def typed_batches(path: str | Path, block_rows: int = BLOCK_ROWS, read_bytes: in
         raise NoshowError(f"{path}: bad CSV content ({str(exc).splitlines()[0]})") from None
 
 
+def _compact_history_inputs(frame: pl.DataFrame) -> dict:
+    """The :data:`~noshow.data.features.HISTORY_INPUTS` of a typed block, the patient as a 64-bit
+    hash; an unknown outcome (no label column) counts as a show, as in memory."""
+    outcome = (frame[S.TARGET].fill_null(0) if S.TARGET in frame.columns
+               else pl.Series(S.TARGET, np.zeros(frame.height, np.int8)))
+    return {S.PATIENT_KEY: frame[S.PATIENT_KEY].hash(0).to_numpy(),
+            **{c: frame[c] for c in HISTORY_INPUTS[1:-1]}, S.TARGET: outcome.cast(pl.Int8)}
+
+
+def _history_of(parts: list[dict]) -> pl.DataFrame:
+    """:func:`~noshow.data.features.history_features` of blocks' compact inputs, in block order."""
+    columns = {c: [p[c] for p in parts] for c in HISTORY_INPUTS}
+    parts.clear()
+    compact = pl.DataFrame({S.PATIENT_KEY: np.concatenate(columns.pop(S.PATIENT_KEY)),
+                            **{c: pl.concat(chunks, rechunk=True) for c, chunks in columns.items()}})
+    del columns
+    return history_features(compact)
+
+
 def patient_history(path: str | Path, read_bytes: int = READ_BYTES) -> pl.DataFrame:
     """:func:`~noshow.data.features.history_features` of every row, computed from 25 bytes per row
     (64-bit hash of the patient, day, booking time stamp and day, outcome) so that 10^7 rows fit
     in a few hundred MB."""
-    parts = {c: [] for c in HISTORY_INPUTS}
-    for batch in typed_batches(path, read_bytes=read_bytes):
-        parts[S.PATIENT_KEY].append(batch[S.PATIENT_KEY].hash(0).to_numpy())
-        for column in HISTORY_INPUTS[1:]:
-            parts[column].append(batch[column])
-    compact = pl.DataFrame({S.PATIENT_KEY: np.concatenate(parts.pop(S.PATIENT_KEY)),
-                            **{c: pl.concat(chunks, rechunk=True) for c, chunks in parts.items()}})
-    del parts
-    return history_features(compact)
+    return _history_of([_compact_history_inputs(b) for b in typed_batches(path, read_bytes=read_bytes)])
+
+
+def parse_once(path: str | Path, folder: Path | None, block_rows: int = BLOCK_ROWS, read_bytes: int = READ_BYTES,
+               name: str = "typed", by_day: bool = False, skip_ids: np.ndarray | None = None
+               ) -> tuple[list[Path], list[dict]]:
+    """Parse the CSV once: each typed block saved as Parquet in ``folder`` (LZ4; reading it back
+    is far faster than parsing the text again; nothing is saved when ``folder`` is None), and each
+    block's compact history inputs. With ``by_day``, each block is saved as one file per
+    appointment day, ``<name>_<day number>_<block>.parquet``, with its rows' file positions in a
+    ``_row`` column, so that whole days can be read back together. Rows whose ``AppointmentID`` is
+    in ``skip_ids`` are left out. Returns (files, compact inputs); give the latter to
+    :func:`_history_of`."""
+    files, compact, offset = [], [], 0
+    for i, batch in enumerate(typed_batches(path, block_rows, read_bytes)):
+        if skip_ids is not None:
+            batch = batch.filter(~pl.col(S.APPOINTMENT_ID).is_in(pl.Series(skip_ids).implode()))
+        compact.append(_compact_history_inputs(batch))
+        if folder is not None and not by_day:
+            files.append(folder / f"{name}_{i:05d}.parquet")
+            batch.write_parquet(files[-1], compression="lz4")
+        elif folder is not None:
+            indexed = batch.with_row_index(ROW, offset)
+            for (day,), rows in indexed.partition_by(S.APPOINTMENT_DATE, as_dict=True, maintain_order=True).items():
+                files.append(folder / f"{name}_{day_number(day):06d}_{i:05d}.parquet")
+                rows.write_parquet(files[-1], compression="lz4")
+        offset += batch.height
+    return files, compact
+
+
+ROW = "_row"  # a row's position in its file (0-based), kept beside rows saved by day
+
+
+def day_number(day) -> int:
+    """Days since 1970-01-01 of a date (polars' physical Date value)."""
+    return (day - dt.date(1970, 1, 1)).days
 
 
 def _part(frame: pl.DataFrame, seed: int) -> pl.Series:
@@ -108,19 +152,28 @@ def build_store(path: str | Path, folder: Path, dtype: str = "float32", seed: in
                 ) -> tuple[FeaturePipeline, dict[str, ChunkStore]]:
     """Out-of-core features of ``path`` in ``folder``: the fitted pipeline and a store per part.
 
-    Three passes: patient history over the whole file (compactly); raw features per block, saved
-    as Parquet, while the pipeline learns from the training rows; then each block encoded.
+    One parse of the text (:func:`parse_once`); the patient history over the whole file from its
+    compact columns; raw features per typed block, saved, while the pipeline learns from their
+    training rows; then each block encoded.
     """
-    history = patient_history(path, read_bytes)
-    blocks, offset = [], 0
-    for i, batch in enumerate(typed_batches(path, block_rows, read_bytes)):
-        past = history.slice(offset, batch.height)
-        offset += batch.height
-        raw = raw_features(batch, past=past).with_columns(batch[S.TARGET], _part(batch, seed).alias(PART))
-        blocks.append(folder / f"raw_{i:05d}.parquet")
-        raw.write_parquet(blocks[-1])
+    typed, compact = parse_once(path, folder, block_rows, read_bytes)
+    history = _history_of(compact)
+    blocks: list[Path] = []
+
+    def training_rows():
+        offset = 0
+        for i, block in enumerate(typed):
+            frame = pl.read_parquet(block)
+            block.unlink()
+            raw = (raw_features(frame, past=history.slice(offset, frame.height))
+                   .with_columns(frame[S.TARGET], _part(frame, seed).alias(PART)))
+            offset += frame.height
+            blocks.append(folder / f"raw_{i:05d}.parquet")
+            raw.write_parquet(blocks[-1], compression="lz4")
+            yield raw.filter(pl.col(PART) == 0)
+
+    pipeline = FeaturePipeline().fit_chunks(training_rows())
     del history
-    pipeline = FeaturePipeline().fit_chunks(pl.read_parquet(b).filter(pl.col(PART) == 0) for b in blocks)
     prefixes: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     for i, block in enumerate(blocks):
         raw = pl.read_parquet(block)
@@ -134,85 +187,3 @@ def build_store(path: str | Path, folder: Path, dtype: str = "float32", seed: in
         block.unlink()
     width = len(pipeline.feature_names)
     return pipeline, {name: ChunkStore(tuple(p), width) for name, p in prefixes.items()}
-
-
-def train_streamed(path: str | Path, backend: str, config, progress: bool = False, device: str = "cpu"):
-    """Train a model from a file larger than memory (see the module doc); returns
-    (TrainedModel, EnsembleResult) like :func:`noshow.model.train_model`."""
-    from noshow.data.loader import file_sha256
-    from noshow.model import TrainedModel
-    from noshow.clinic.reasons import REFERENCE_KEY
-    from noshow.training.train import calibrate_and_threshold, training_metadata
-    from noshow.training import fit_ensemble, make_model, predict_all
-
-    with tempfile.TemporaryDirectory(prefix="noshow-stream-") as tmp:
-        pipeline, stores = build_store(path, Path(tmp), config.dtype)
-        sizes = {f"n_{name}": len(store) for name, store in stores.items()}
-        if min(sizes["n_train"], sizes["n_val"]) < 50:
-            raise NoshowError(f"{path}: too few rows to train ({sizes})")
-        model = make_model(backend, stores["train"].width, config, device=device)
-        result = fit_ensemble(model, stores["train"], None, config, stores["val"], progress=progress,
-                              label=f"{backend} (streamed)")
-        y_val = stores["val"].labels()
-        calibrator, threshold, record = calibrate_and_threshold(predict_all(model, stores["val"]), y_val)
-    data_record = {"source": str(path), "sha256": file_sha256(path), "synthetic": False,
-                   "rows": sum(sizes.values()), "split": "hash", **sizes}
-    metadata = training_metadata(backend, data_record, result, record.pop("val_pr_auc"))
-    metadata["training"].update(record)
-    metadata[REFERENCE_KEY] = _reason_reference(path)
-    return TrainedModel(config, result.parameters, pipeline, threshold, metadata, calibrator), result
-
-
-def _reason_reference(path: str | Path) -> dict:
-    """The reasons' typical appointment from the training rows of the file's first block (medians
-    and modes need no more than that many rows to settle)."""
-    from noshow.clinic.reasons import reference_values
-
-    batch = next(typed_batches(path))
-    return reference_values(raw_features(batch).filter(_part(batch, 0) == 0))
-
-
-# --------------------------------------------------------------------------------------------------
-# The scaling benchmark: one fresh process per size
-
-
-def _scaling_job(csv: str, threads: int, epochs: int) -> dict:
-    """Build features out of core and train the NumPy twin streamed; time and memory."""
-    from noshow.nn.config import MLPConfig
-    from noshow.training import fit, make_backend
-    from noshow.training.worker import peak_rss_mb
-
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="noshow-stream-") as tmp:
-        pipeline, stores = build_store(csv, Path(tmp))
-        features_seconds = time.perf_counter() - started
-        config = MLPConfig(epochs=epochs, patience=0)
-        backend = make_backend("numpy", stores["train"].width, config)
-        result = fit(backend, stores["train"], None, config, stores["val"])
-        n_train = len(stores["train"])
-    return {"features_seconds": features_seconds, "train_seconds": result.train_seconds,
-            "seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb(), "n_train": n_train,
-            "epochs": epochs, "val_pr_auc": result.history[-1].val_pr_auc, "threads": threads}
-
-
-def scaling_run(rows: int, threads: int, epochs: int = 1) -> dict:
-    """Write ``rows`` synthetic appointments, then measure :func:`_scaling_job` in a fresh process."""
-    import subprocess
-
-    from noshow.data.synth import write_synthetic
-    from noshow.training.worker import THREAD_VARIABLES
-
-    with tempfile.TemporaryDirectory(prefix="noshow-scale-") as tmp:
-        csv = Path(tmp) / "synthetic.csv"
-        write_synthetic(csv, rows, seed=rows % 997)
-        env = {**os.environ, **{name: str(threads) for name in (*THREAD_VARIABLES, "POLARS_MAX_THREADS")}}
-        out = Path(tmp) / "result.json"
-        subprocess.run([sys.executable, "-m", "noshow.data.stream", str(csv), str(threads), str(epochs), str(out)],
-                       check=True, env=env)
-        result = json.loads(out.read_text())
-    return {"rows": rows, **result}
-
-
-if __name__ == "__main__":
-    _csv, _threads, _epochs, _out = sys.argv[1:5]
-    Path(_out).write_text(json.dumps(_scaling_job(_csv, int(_threads), int(_epochs))))

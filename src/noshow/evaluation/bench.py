@@ -5,9 +5,13 @@ Measured on the real file when given (else synthetic data), with the same thread
 - seconds per epoch at the default architecture and batch size: the NumPy twin and the PyTorch twin
   (each in a fresh worker process, validation off) and scikit-learn's ``MLPClassifier`` with the
   same layers, batch size, optimiser (Adam), learning rate and L2; the median of ``repeats`` runs;
+- the BLAS floor: the seconds an epoch's float32 matrix products alone take (forward and backward
+  at the same widths, batch size and thread count, the first layer's input gradient skipped as the
+  twins skip it), measured in the same run, and each timing as a multiple of it and in GFLOP/s;
 - peak and after-import resident memory of each twin's training process, as ``compare`` measures it;
 - the wall time of ``noshow compare`` (1 seed) end to end, in a fresh process;
-- optionally (``--scale``), streamed training on synthetic data of growing size (:mod:`noshow.data.stream`).
+- optionally (``--scale``), streamed training and scoring on synthetic data of growing size
+  (:mod:`noshow.evaluation.scale`).
 """
 
 from __future__ import annotations
@@ -35,34 +39,100 @@ BENCH_EPOCHS = 5
 
 
 def speed_and_memory(prepared: Prepared, config: MLPConfig, threads: int, repeats: int) -> dict:
-    """Seconds per epoch (median of ``repeats``) of the twins and MLPClassifier, and the twins' memory.
+    """Seconds per epoch (median of ``repeats``) of the twins, MLPClassifier and the BLAS floor, and
+    the twins' memory.
 
-    The repeats are interleaved (numpy, torch, sklearn, numpy, ...) so that the shared machine's
-    slow spells fall on all three alike; each twin runs in a fresh process every time.
+    The repeats are interleaved (floor, numpy, torch, sklearn, floor, ...) so that the shared
+    machine's slow spells fall on all of them alike; each twin runs in a fresh process every time.
     """
     # The default model, members included, as compare trains it: its peak RSS is compare's. Seconds
     # per epoch are per network (an ensemble's epochs are those of all its members).
     timed = replace(config, epochs=BENCH_EPOCHS, patience=0)
-    runs: dict[str, list] = {name: [] for name in (*TWINS, "sklearn_mlp")}
+    n_train, width = len(prepared.split.train), prepared.features.width
+    runs: dict[str, list] = {name: [] for name in (FLOOR, *TWINS, "sklearn_mlp")}
     with tempfile.TemporaryDirectory(prefix="noshow-bench-") as tmp:
         folder = Path(tmp)
         save_parts(folder, prepared.features, prepared.y, prepared.split)
         for _ in range(repeats):
+            runs[FLOOR].append(blas_floor_seconds(n_train, width, config, threads))
             for twin in TWINS:
-                runs[twin].append(run_twin(twin, prepared.features.width, timed, [config.seed], threads, "cpu",
+                runs[twin].append(run_twin(twin, width, timed, [config.seed], threads, "cpu",
                                            False, folder, validate=False))
             runs["sklearn_mlp"].append(sklearn_epoch_seconds(prepared, config, threads))
 
     def per_epoch(run: dict) -> float:
         return run["runs"][0]["train_seconds"] / run["runs"][0]["epochs_run"]
 
-    seconds = {"sklearn_mlp": runs["sklearn_mlp"], **{t: [per_epoch(r) for r in runs[t]] for t in TWINS}}
+    seconds = {FLOOR: runs[FLOOR], "sklearn_mlp": runs["sklearn_mlp"],
+               **{t: [per_epoch(r) for r in runs[t]] for t in TWINS}}
+    median = {name: statistics.median(values) for name, values in seconds.items()}
+    floor = median.pop(FLOOR)
+    flop = epoch_flop(n_train, width, config)
     return {
-        "seconds_per_epoch": {name: statistics.median(values) for name, values in seconds.items()},
+        "seconds_per_epoch": median,
         "seconds_per_epoch_runs": seconds,
+        "blas_floor_seconds_per_epoch": floor,
+        "floor_ratio": {name: median[name] / floor for name in (*TWINS, "sklearn_mlp")},
+        "gflop_per_epoch": flop / 1e9,
+        "gflops": {FLOOR: flop / floor / 1e9, **{name: flop / s / 1e9 for name, s in median.items()}},
         "peak_rss_mb": {t: statistics.median(r["peak_rss_mb"] for r in runs[t]) for t in TWINS},
         "import_rss_mb": {t: statistics.median(r["import_rss_mb"] for r in runs[t]) for t in TWINS},
     }
+
+
+FLOOR = "blas_floor"
+
+
+def _layer_widths(width: int, config: MLPConfig) -> list[int]:
+    return [width, *config.hidden, 1]
+
+
+def epoch_flop(n_rows: int, width: int, config: MLPConfig) -> float:
+    """Floating-point operations of one epoch's matrix products: 2 per multiply-add, forward
+    (n x fan_in x fan_out per layer), weight gradients (the same) and input gradients of every
+    layer but the first (its input is data)."""
+    widths = _layer_widths(width, config)
+    per_row = sum(2 * a * b for a, b in zip(widths[:-1], widths[1:]))  # forward
+    per_row += per_row  # weight gradients
+    per_row += sum(2 * a * b for a, b in zip(widths[1:-1], widths[2:]))  # input gradients, layers 2..L
+    return float(n_rows) * per_row
+
+
+def blas_floor_seconds(n_rows: int, width: int, config: MLPConfig, threads: int, epochs: int = 2) -> float:
+    """Seconds per epoch of the matrix products alone: for every mini-batch of an epoch of
+    ``n_rows`` rows, the forward product of each layer, its weight gradient and (but for the first
+    layer) its input gradient, in float32 with NumPy's BLAS on ``threads`` threads; the best of
+    ``epochs`` epochs after a warm-up batch. Nothing else (activations, dropout, loss, optimiser,
+    batch assembly) runs: no network at these shapes can train faster on this BLAS."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    widths = _layer_widths(width, config)
+    batch = min(config.batch_size, n_rows)
+    # Scaled like an initialised network, and recomputed from fixed inputs every batch, so no value
+    # drifts towards overflow or denormals (which would time something else).
+    weights = [(rng.standard_normal((b, a)) / np.sqrt(a)).astype(np.float32) for a, b in zip(widths[:-1], widths[1:])]
+    outputs = [rng.standard_normal((batch, w)).astype(np.float32) for w in widths]  # [0]: the input batch
+    grads = [rng.standard_normal((batch, w)).astype(np.float32) for w in widths]  # [-1]: dL/dlogits
+    weight_grads = [np.empty_like(w) for w in weights]
+
+    def step(m: int) -> None:
+        for k, w in enumerate(weights):
+            np.matmul(outputs[k][:m], w.T, out=outputs[k + 1][:m])
+        for k in range(len(weights) - 1, -1, -1):
+            np.matmul(grads[k + 1][:m].T, outputs[k][:m], out=weight_grads[k])
+            if k:
+                np.matmul(grads[k + 1][:m], weights[k], out=grads[k][:m])
+
+    best = np.inf
+    with threadpool_limits(threads):
+        step(batch)
+        for _ in range(epochs):
+            started = time.perf_counter()
+            for start in range(0, n_rows, batch):
+                step(min(batch, n_rows - start))
+            best = min(best, time.perf_counter() - started)
+    return best
 
 
 def sklearn_epoch_seconds(prepared: Prepared, config: MLPConfig, threads: int) -> float:
@@ -85,10 +155,11 @@ def sklearn_epoch_seconds(prepared: Prepared, config: MLPConfig, threads: int) -
         return (time.perf_counter() - started) / model.n_iter_
 
 
-def compare_seconds(data_path: str | None, threads: int) -> float:
-    """Wall time of ``noshow compare`` with 1 seed, as a user runs it (fresh process)."""
+def compare_seconds(data_path: str | None) -> float:
+    """Wall time of ``noshow compare`` with 1 seed, exactly as a user runs it (fresh process, its
+    default threads: the twins side by side, half the CPUs each)."""
     with tempfile.TemporaryDirectory(prefix="noshow-bench-compare-") as tmp:
-        command = [sys.executable, "-m", "noshow", "compare", "--quiet", "--out", tmp, "--threads", str(threads)]
+        command = [sys.executable, "-m", "noshow", "compare", "--quiet", "--out", tmp]
         if data_path:
             command += ["--data", data_path]
         started = time.perf_counter()
@@ -109,16 +180,19 @@ def run_bench(data: Appointments, threads: int, repeats: int = 5, scale: list[in
         "data": {"source": data.source, "synthetic": data.synthetic, "rows": len(data), "n_train": len(prepared.split.train)},
         "config": config.to_dict(),
         **measured,
-        "compare_seconds": compare_seconds(None if data.synthetic else data.source, threads),
+        "compare_seconds": compare_seconds(None if data.synthetic else data.source),
         "scaling": [],
         "machine": {**machine(), "threads": threads, "repeats": repeats, "epochs_timed": BENCH_EPOCHS},
     }
     if scale:
-        from noshow.data.stream import scaling_run
+        from noshow.evaluation.scale import scale_runs
 
+        result["predict"] = []
         for rows in scale:
-            say(f"streamed training on {rows:,} synthetic rows")
-            result["scaling"].append(scaling_run(rows, threads))
+            say(f"streamed training and scoring on {rows:,} synthetic rows")
+            trained, scored = scale_runs(rows, threads)
+            result["scaling"].append(trained)
+            result["predict"].append(scored)
     spe = result["seconds_per_epoch"]
     result["ratios"] = {"numpy_over_torch": spe["numpy"] / spe["torch"],
                         "sklearn_over_numpy": spe["sklearn_mlp"] / spe["numpy"],
@@ -136,7 +210,14 @@ def figure(result: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 3 if scaling else 2, figsize=(14 if scaling else 9, 3.8))
     names = ["numpy", "torch", "sklearn_mlp"]
     axes[0].bar(names, [result["seconds_per_epoch"][n] for n in names], color=["tab:blue", "tab:orange", "tab:grey"])
-    axes[0].set(title="seconds per epoch (median)", ylabel="seconds")
+    floor = result.get("blas_floor_seconds_per_epoch")
+    if floor:
+        axes[0].axhline(floor, color="black", linestyle="--", linewidth=1)
+        axes[0].text(2.45, floor, f"BLAS floor {floor:.3f} s", ha="right", va="bottom", fontsize=8)
+        for i, n in enumerate(names):
+            axes[0].text(i, result["seconds_per_epoch"][n], f"{result['seconds_per_epoch'][n] / floor:.2f}x",
+                         ha="center", va="bottom", fontsize=8)
+    axes[0].set(title="seconds per epoch (median) and the floor", ylabel="seconds")
     x = np.arange(2)
     axes[1].bar(x - 0.2, [result["import_rss_mb"][t] for t in TWINS], 0.4, label="after imports")
     axes[1].bar(x + 0.2, [result["peak_rss_mb"][t] for t in TWINS], 0.4, label="peak")
@@ -169,10 +250,20 @@ def summary(result: dict) -> str:
     lines = [
         f"seconds per epoch (median): numpy {spe['numpy']:.3f}, torch {spe['torch']:.3f}, sklearn MLPClassifier {spe['sklearn_mlp']:.3f}",
         f"  numpy/torch {r['numpy_over_torch']:.2f}x; sklearn is {r['sklearn_over_numpy']:.1f}x numpy, {r['sklearn_over_torch']:.1f}x torch",
+    ]
+    if "blas_floor_seconds_per_epoch" in result:
+        fr, gf = result["floor_ratio"], result["gflops"]
+        lines.append(f"BLAS floor {result['blas_floor_seconds_per_epoch']:.3f} s per epoch ({gf['blas_floor']:.0f} GFLOP/s): "
+                     f"numpy {fr['numpy']:.2f}x, torch {fr['torch']:.2f}x, sklearn {fr['sklearn_mlp']:.2f}x the floor "
+                     f"({gf['numpy']:.0f} / {gf['torch']:.0f} / {gf['sklearn_mlp']:.0f} GFLOP/s)")
+    lines += [
         f"peak RSS: numpy {result['peak_rss_mb']['numpy']:.0f} MB, torch {result['peak_rss_mb']['torch']:.0f} MB "
         f"(after imports {result['import_rss_mb']['numpy']:.0f} / {result['import_rss_mb']['torch']:.0f} MB)",
         f"noshow compare, 1 seed: {result['compare_seconds']:.1f} s",
     ]
     for s in result["scaling"]:
         lines.append(f"streamed {s['rows']:>12,} rows: {s['seconds']:.1f} s, peak {s['peak_rss_mb']:.0f} MB")
+    for p in result.get("predict", []):
+        lines.append(f"predict  {p['rows']:>12,} rows: {p['seconds']:.1f} s ({p['rows'] / p['seconds']:,.0f} rows/s), "
+                     f"peak {p['peak_rss_mb']:.0f} MB")
     return "\n".join(lines)

@@ -240,7 +240,7 @@ def markdown(metrics: dict, image=lambda name: name) -> str:
         f"Data: {source} ({d['rows']:,} rows, no-show rate {d['positive_rate']:.4f}, sha256 `{d['sha256'][:16]}…`).  ",
         f"Split: `{d['split']}` (seed {d['split_seed']}): {d['n_train']:,} train, {d['n_val']:,} validation, "
         f"{d['n_test']:,} test. Seeds: {d['seeds']}. Features: {d['n_features']}.  ",
-        f"Machine: {mach['platform']}, {mach['cpus']} CPUs, {mach['threads']} threads per twin; "
+        f"Machine: {mach['platform']}, {mach['cpus']} CPUs, {mach['threads']} threads per twin{' (twins trained side by side)' if mach.get('twins_side_by_side') else ''}; "
         f"Python {mach['python']}, NumPy {mach['numpy']}, PyTorch {mach['torch']}, scikit-learn {mach['scikit-learn']}.",
         "",
         "Thresholds were chosen on validation data (maximum F1) and applied unchanged to the test set; "

@@ -130,14 +130,25 @@ class TorchBackend:
         self._w = None if sample_weight is None else self._tensor(sample_weight)
         self._loss = None
 
-    def _batch(self, index):
+    def _epoch_rows(self, batches: list[np.ndarray]):
+        """The epoch's rows, gathered once in batch order: (inputs, labels, weights), each sliced
+        per batch afterwards. One gather per epoch instead of three per batch."""
+        order = self.torch.from_numpy(np.concatenate(batches)).to(self.device)
+
+        def gather(t):  # index_select copies whole rows; t[order] went element by element (3x slower)
+            return t.index_select(0, order)
+
+        inputs = (gather(self._X[0]), gather(self._X[1])) if isinstance(self._X, tuple) else gather(self._X)
+        return inputs, gather(self._y), None if self._w is None else gather(self._w)
+
+    def _batch(self, inputs, rows: slice):
         """Dense input rows of one mini-batch; one-hot columns are scattered in on the device."""
-        if not isinstance(self._X, tuple):
-            return self._X[index]
-        dense, hot, width = self._X
-        out = self.torch.zeros((len(index), width), dtype=self.dtype, device=self.device)
-        out[:, : dense.shape[1]] = dense[index]
-        return out.scatter_(1, hot[index], 1.0)
+        if not isinstance(inputs, tuple):
+            return inputs[rows]
+        dense, hot = inputs
+        out = self.torch.zeros((rows.stop - rows.start, self._X[2]), dtype=self.dtype, device=self.device)
+        out[:, : dense.shape[1]] = dense[rows]
+        return out.scatter_(1, hot[rows], 1.0)
 
     def train_batches(self, batches: list[np.ndarray], epoch: int, pos_weight: float) -> float:
         """One optimiser step per batch of the prepared rows; returns the summed batch losses x sizes."""
@@ -145,16 +156,18 @@ class TorchBackend:
         if self._loss is None:
             self._loss = self.tm.loss_fn(self.config, pos_weight)
         self.model.train()
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        inputs, y, w = self._epoch_rows(batches)
+        losses, start = [], 0
         for idx in batches:
-            index = torch.from_numpy(idx).to(self.device)
-            w = None if self._w is None else self._w[index]
-            loss = self._loss(self.model(self._batch(index)), self._y[index], w)
+            rows = slice(start, start + len(idx))
+            start = rows.stop
+            loss = self._loss(self.model(self._batch(inputs, rows)), y[rows], None if w is None else w[rows])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            total += loss.detach().to(torch.float64) * len(idx)
-        return float(total)
+            losses.append(loss.detach())
+        sizes = torch.tensor([len(idx) for idx in batches], dtype=torch.float64, device=self.device)
+        return float(torch.stack(losses).to(torch.float64) @ sizes)
 
     def end_epoch(self) -> None:
         self.scheduler.step()

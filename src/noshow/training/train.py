@@ -1,8 +1,12 @@
 """Training a model for use: every member on the training rows with early stopping on validation;
 there, too, the calibration map and the decision threshold (on calibrated probabilities); and the
-model file's record of how it was made."""
+model file's record of how it was made. In memory (:func:`train_model`) or from a file larger than
+memory (:func:`train_streamed`); both end the same way (:func:`_finish`)."""
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -10,11 +14,16 @@ from noshow.clinic.calibration import Calibrator, expected_calibration_error, fi
 from noshow.clinic.reasons import REFERENCE_KEY, reference_values
 from noshow.clinic.drift import PROFILE_KEY, training_profile
 from noshow.data import schema as S
+from noshow.data.encoded import ChunkStore
+from noshow.data.features import FeaturePipeline
 from noshow.data.prepare import Prepared
+from noshow.errors import NoshowError
 from noshow.evaluation.metrics import average_precision, best_f1_threshold
 from noshow.model import TrainedModel
 from noshow.nn.config import MLPConfig
-from noshow.training.loop import EnsembleResult, fit_ensemble, make_model
+from noshow.training.loop import Ensemble, EnsembleResult, fit_ensemble, make_model, predict_all
+
+MIN_ROWS = 50  # the fewest training or validation rows a streamed file may give
 
 
 def calibrate_and_threshold(logits_val: np.ndarray, y_val: np.ndarray,
@@ -52,18 +61,65 @@ def train_model(prepared: Prepared, backend: str, config: MLPConfig, progress: b
     X_val, y_val = prepared.part("val")
     model = make_model(backend, prepared.features.width, config, device=device)
     result = fit_ensemble(model, X_train, y_train, config, X_val, y_val, progress=progress, label=backend)
-    calibrator, threshold, record = calibrate_and_threshold(model.predict_logits(X_val), y_val, calibration)
     data = prepared.data
     data_record = {"source": data.source, "sha256": data.sha256, "synthetic": data.synthetic,
                    "rows": len(data), **rows_used(prepared)}
-    metadata = training_metadata(backend, data_record, result, record.pop("val_pr_auc"))
-    metadata["training"].update(record)
+    reference = profile = None
     if prepared.raw is not None:
-        metadata[REFERENCE_KEY] = reference_values(prepared.raw[prepared.split.train])
-        metadata[PROFILE_KEY] = training_profile(prepared.raw[prepared.split.train],
-                                                 prepared.data.frame[S.APPOINTMENT_DATE][prepared.split.train])
-    trained = TrainedModel(config, result.parameters, prepared.pipeline, threshold, metadata, calibrator)
-    return trained, result
+        train_raw = prepared.raw[prepared.split.train]
+        reference = reference_values(train_raw)
+        profile = training_profile(train_raw, prepared.data.frame[S.APPOINTMENT_DATE][prepared.split.train])
+    return _finish(model, result, prepared.pipeline, X_val, y_val, data_record, calibration, reference,
+                   profile), result
+
+
+def train_streamed(path: str | Path, backend: str, config: MLPConfig, progress: bool = False,
+                   device: str = "cpu", calibration: str = "auto") -> tuple[TrainedModel, EnsembleResult]:
+    """Train a model from a file larger than memory: features built out of core
+    (:func:`noshow.data.stream.build_store`), every member trained from the chunk store one block
+    at a time; returns what :func:`train_model` returns."""
+    from noshow.data.loader import file_sha256
+    from noshow.data.stream import build_store
+
+    with tempfile.TemporaryDirectory(prefix="noshow-stream-") as tmp:
+        pipeline, stores = build_store(path, Path(tmp), config.dtype)
+        sizes = {f"n_{name}": len(store) for name, store in stores.items()}
+        if min(sizes["n_train"], sizes["n_val"]) < MIN_ROWS:
+            raise NoshowError(f"{path}: too few rows to train ({sizes})")
+        model = make_model(backend, stores["train"].width, config, device=device)
+        result = fit_ensemble(model, stores["train"], None, config, stores["val"], progress=progress,
+                              label=f"{backend} (streamed)")
+        data_record = {"source": str(path), "sha256": file_sha256(path), "synthetic": False,
+                       "rows": sum(sizes.values()), "split": "hash", **sizes}
+        return _finish(model, result, pipeline, stores["val"], None, data_record, calibration,
+                       streamed_reference(path)), result
+
+
+def streamed_reference(path: str | Path) -> dict:
+    """The reasons' typical appointment of a file larger than memory: from the training rows of
+    its first block (medians and modes need no more than that many rows to settle)."""
+    from noshow.data.features import raw_features
+    from noshow.data.stream import _part, typed_batches
+
+    batch = next(typed_batches(path))
+    return reference_values(raw_features(batch).filter(_part(batch, 0) == 0))
+
+
+def _finish(model: Ensemble, result: EnsembleResult, pipeline: FeaturePipeline, X_val, y_val,
+            data_record: dict, calibration: str, reference: dict | None, profile: dict | None = None) -> TrainedModel:
+    """The trained model: calibration map and max-F1 threshold of the averaged model on the
+    validation rows (an :class:`~noshow.data.encoded.Encoded` with labels ``y_val``, or a chunk
+    store holding them), and the record of how it was made."""
+    if isinstance(X_val, ChunkStore):
+        y_val = X_val.labels()
+    calibrator, threshold, record = calibrate_and_threshold(predict_all(model, X_val), y_val, calibration)
+    metadata = training_metadata(model.name, data_record, result, record.pop("val_pr_auc"))
+    metadata["training"].update(record)
+    if reference is not None:
+        metadata[REFERENCE_KEY] = reference
+    if profile is not None:
+        metadata[PROFILE_KEY] = profile
+    return TrainedModel(model.config, result.parameters, pipeline, threshold, metadata, calibrator)
 
 
 def training_metadata(backend: str, data_record: dict, result: EnsembleResult, val_pr_auc: float) -> dict:

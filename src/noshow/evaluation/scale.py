@@ -1,0 +1,98 @@
+"""Benchmarks at scale on synthetic data (``noshow bench --scale``): streamed training and
+out-of-core scoring, each in a fresh process so that its peak memory is its own.
+
+- :func:`_train_job`: features out of core (:func:`noshow.data.stream.build_store`) and one epoch
+  of the NumPy twin from the chunk store; then saves a model of the default architecture (untrained
+  weights score at the same speed) for the scoring job.
+- :func:`_predict_job`: ``noshow predict`` out of core (:func:`noshow.predict_stream.predict_file`),
+  CSV in, the call list's table out (calibrated risk, rank in the day, flag, reasons).
+
+``python -m noshow.evaluation.scale JOB ARGS... RESULT.json`` runs one job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _train_job(csv: str, threads: int, epochs: int, model_path: str) -> dict:
+    """Build features out of core and train the NumPy twin streamed; time and memory."""
+    from noshow.clinic.reasons import REFERENCE_KEY
+    from noshow.data.stream import build_store
+    from noshow.model import TrainedModel
+    from noshow.training.train import streamed_reference
+    from noshow.nn.config import MLPConfig, initial_parameters, join_members, member_config
+    from noshow.training import fit, make_backend
+    from noshow.training.worker import peak_rss_mb
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="noshow-stream-") as tmp:
+        pipeline, stores = build_store(csv, Path(tmp))
+        features_seconds = time.perf_counter() - started
+        config = MLPConfig(epochs=epochs, patience=0, members=1)
+        backend = make_backend("numpy", stores["train"].width, config)
+        result = fit(backend, stores["train"], None, config, stores["val"])
+        n_train = len(stores["train"])
+    seconds = time.perf_counter() - started
+    default = MLPConfig()
+    width = len(pipeline.feature_names)
+    parameters = join_members([initial_parameters(width, member_config(default, k)) for k in range(default.members)])
+    TrainedModel(default, parameters, pipeline, 0.5, {REFERENCE_KEY: streamed_reference(csv)}).save(model_path)
+    return {"features_seconds": features_seconds, "train_seconds": result.train_seconds,
+            "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "n_train": n_train,
+            "epochs": epochs, "val_pr_auc": result.history[-1].val_pr_auc, "threads": threads}
+
+
+def _predict_job(csv: str, threads: int, model_path: str) -> dict:
+    """Score ``csv`` out of core with the model at ``model_path``; time and memory (CSV in, CSV out)."""
+    from noshow.model import TrainedModel
+    from noshow.predict_stream import predict_file
+    from noshow.training.worker import peak_rss_mb
+
+    started = time.perf_counter()
+    model = TrainedModel.load(model_path)
+    with tempfile.TemporaryDirectory(prefix="noshow-scores-") as tmp:
+        done = predict_file(model, csv, Path(tmp) / "scores.csv")
+    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb(),
+            "scored": done["rows"], "members": model.config.members, "threads": threads}
+
+
+def _run_job(job: str, args: list, threads: int, folder: Path) -> dict:
+    from noshow.training.worker import THREAD_VARIABLES
+
+    env = {**os.environ, **{name: str(threads) for name in (*THREAD_VARIABLES, "POLARS_MAX_THREADS")}}
+    out = folder / f"{job}.json"
+    subprocess.run([sys.executable, "-m", "noshow.evaluation.scale", job, *map(str, args), str(out)],
+                   check=True, env=env)
+    return json.loads(out.read_text())
+
+
+def scale_runs(rows: int, threads: int, epochs: int = 1) -> tuple[dict, dict]:
+    """Write ``rows`` synthetic appointments, then measure streamed training and scoring of them,
+    each in a fresh process; returns (training record, scoring record) for ``bench.json``'s
+    ``scaling`` and ``predict`` lists."""
+    from noshow.data.synth import write_synthetic
+
+    with tempfile.TemporaryDirectory(prefix="noshow-scale-") as tmp:
+        folder = Path(tmp)
+        csv = folder / "synthetic.csv"
+        write_synthetic(csv, rows, seed=rows % 997)
+        model = folder / "model.npz"
+        trained = _run_job("train", [csv, threads, epochs, model], threads, folder)
+        scored = _run_job("predict", [csv, threads, model], threads, folder)
+    return {"rows": rows, **trained}, {"rows": rows, **scored}
+
+
+if __name__ == "__main__":
+    _job, *_args, _out = sys.argv[1:]
+    if _job == "train":
+        _result = _train_job(_args[0], int(_args[1]), int(_args[2]), _args[3])
+    else:
+        _result = _predict_job(_args[0], int(_args[1]), _args[2])
+    Path(_out).write_text(json.dumps(_result))
