@@ -167,3 +167,14 @@ def test_model_config_that_is_not_an_object_is_a_user_error(work):
     outcome = run_and_check(["predict", "--model", str(path), "--data", str(folder / "base.csv"), "--out",
                              str(folder / "s.csv")], [folder / "s.csv"])
     assert outcome.code == 2 and "corrupt model metadata" in outcome.stderr
+
+
+def test_year_zero_in_a_date_is_a_user_error_naming_the_line(work):
+    folder, base, _ = work
+    lines = base.decode().split("\n")
+    fields = lines[3].split(",")
+    fields[3] = "0000-01-01T00:00:00Z"
+    lines[3] = ",".join(fields)
+    path = _write(folder, "year0.csv", "\n".join(lines).encode())
+    outcome = run_and_check(["check", "--data", str(path)], [])
+    assert outcome.code == 2 and "column ScheduledDay, line 4: 0 is outside 1900..2100" in outcome.stderr

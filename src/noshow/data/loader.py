@@ -30,6 +30,7 @@ DATA_ENV = "NOSHOW_DATA"
 GZIP_MAGIC = b"\x1f\x8b"
 AGE_CAP = 100
 FIRST_DATA_LINE = 2  # file line of data row 0
+YEAR_RANGE = (1900, 2100)  # years accepted in ScheduledDay and AppointmentDay
 
 
 @dataclass(frozen=True)
@@ -340,6 +341,10 @@ def typed_frame(path, text: pl.DataFrame, require_label: bool = True,
     scheduled = _parse_datetime(where, text, S.SCHEDULED_DAY)
     appointment = _parse_datetime(where, text, S.APPOINTMENT_DAY)
     age = _parse_int(where, text, S.AGE)
+    for column, values in ((S.SCHEDULED_DAY, scheduled), (S.APPOINTMENT_DAY, appointment)):
+        # Polars parses years 0..9999 but Python's dates (and any calendar arithmetic) start at year 1;
+        # an appointment system's dates are never that far out, so anything else is a typo.
+        _check_range(where, column, values.dt.year(), *YEAR_RANGE)
     columns: dict[str, pl.Series] = {
         S.PATIENT_ID: text[S.PATIENT_ID].str.strip_chars(),
         S.APPOINTMENT_ID: _parse_int(where, text, S.APPOINTMENT_ID),
