@@ -178,3 +178,11 @@ def test_year_zero_in_a_date_is_a_user_error_naming_the_line(work):
     path = _write(folder, "year0.csv", "\n".join(lines).encode())
     outcome = run_and_check(["check", "--data", str(path)], [])
     assert outcome.code == 2 and "column ScheduledDay, line 4: 0 is outside 1900..2100" in outcome.stderr
+
+
+@pytest.mark.parametrize("flag,value", [("--seed", "-1"), ("--lr", "nan"), ("--weight-decay", "inf")])
+def test_impossible_training_settings_are_one_line_errors(work, flag, value):
+    folder, _, _ = work
+    out = folder / "m.npz"
+    outcome = run_and_check(["train", "--data", str(folder / "base.csv"), "--out", str(out), flag, value], [out])
+    assert outcome.code == 2

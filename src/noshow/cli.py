@@ -34,6 +34,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative (seeds are 0 or more)")
+    return value
+
+
 def _add_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
@@ -136,9 +146,9 @@ def _add_network(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--members", type=_positive_int, default=d.members,
                      help="networks trained from different seeds whose logits are averaged")
     net.add_argument("--dtype", choices=C.DTYPES, default=d.dtype)
-    net.add_argument("--seed", type=int, default=d.seed, help="initial weights, batch order, dropout")
+    net.add_argument("--seed", type=_non_negative_int, default=d.seed, help="initial weights, batch order, dropout")
     parser.add_argument("--split", choices=SPLITS, default="random")
-    parser.add_argument("--split-seed", type=int, default=0)
+    parser.add_argument("--split-seed", type=_non_negative_int, default=0)
 
 
 def _config(args):
@@ -383,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = commands.add_parser("synth", help="write synthetic appointments with true probabilities")
     synth.add_argument("--rows", type=_positive_int, default=100_000)
-    synth.add_argument("--seed", type=int, default=2016)
+    synth.add_argument("--seed", type=_non_negative_int, default=2016)
     synth.add_argument("--out", required=True, metavar="FILE", help="CSV to write (.gz compresses)")
     synth.set_defaults(run=cmd_synth)
 

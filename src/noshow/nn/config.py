@@ -73,7 +73,14 @@ class MLPConfig:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
         if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1 or self.members < 1 or self.patience < 0:
             raise ValueError("lr, epochs, batch_size and members must be positive and patience non-negative")
-        if self.pos_weight != "balanced" and not float(self.pos_weight) > 0:
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive finite number, not {self.lr}")
+        for name in ("weight_decay", "momentum", "focal_gamma"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"{name} must be a finite non-negative number, not {getattr(self, name)}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, not {self.seed}")
+        if self.pos_weight != "balanced" and not (math.isfinite(float(self.pos_weight)) and float(self.pos_weight) > 0):
             raise ValueError(f"pos_weight must be positive or 'balanced', not {self.pos_weight!r}")
 
     @property
