@@ -186,3 +186,12 @@ def test_impossible_training_settings_are_one_line_errors(work, flag, value):
     out = folder / "m.npz"
     outcome = run_and_check(["train", "--data", str(folder / "base.csv"), "--out", str(out), flag, value], [out])
     assert outcome.code == 2
+
+
+def test_patient_id_spelling_a_billion_digits_is_a_user_error(work):
+    folder, base, _ = work
+    lines = base.decode().split("\n")
+    lines[2] = "1E999999999" + lines[2][lines[2].index(","):]
+    path = _write(folder, "bigid.csv", "\n".join(lines).encode())
+    outcome = run_and_check(["check", "--data", str(path)], [])
+    assert outcome.code == 2 and "column PatientId, line 3: '1E999999999' is not an ID" in outcome.stderr

@@ -30,7 +30,8 @@ DATA_ENV = "NOSHOW_DATA"
 GZIP_MAGIC = b"\x1f\x8b"
 AGE_CAP = 100
 FIRST_DATA_LINE = 2  # file line of data row 0
-YEAR_RANGE = (1900, 2100)  # years accepted in ScheduledDay and AppointmentDay
+YEAR_RANGE = (1900, 2100)
+MAX_ID_DIGITS = 40  # a PatientId in exponent form may spell at most this many digits  # years accepted in ScheduledDay and AppointmentDay
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,7 @@ def _check_range(where: Location, column: str, values: pl.Series, low: int, high
         )
 
 
-def patient_keys(raw_ids: pl.Series) -> tuple[pl.Series, int]:
+def patient_keys(raw_ids: pl.Series, where: Location) -> tuple[pl.Series, int]:
     """Canonical text keys for PatientId, and how many were written in exponent form.
 
     Reading IDs as floats would merge distinct 15-digit IDs; we keep them as text and only rewrite
@@ -320,6 +321,11 @@ def patient_keys(raw_ids: pl.Series) -> tuple[pl.Series, int]:
         return raw_ids, 0
 
     rows = is_exponent.arg_true().to_list()
+    for i in rows:
+        # An ID has tens of digits; "1E999999999" would be written out as a billion.
+        if abs(Decimal(raw_ids[i]).adjusted()) > MAX_ID_DIGITS:
+            raise NoshowError(f"{where}: column {S.PATIENT_ID}, line {where.line(i)}: {raw_ids[i]!r} is not an ID "
+                              f"(over {MAX_ID_DIGITS} digits)")
     return raw_ids.clone().scatter(rows, [format(Decimal(raw_ids[i]), "f") for i in rows]), n_exponent
 
 
@@ -362,7 +368,7 @@ def typed_frame(path, text: pl.DataFrame, require_label: bool = True,
     columns[S.HANDICAP] = handicap.cast(pl.Int8)
     _check_range(where, S.AGE, age, -1, 130)
 
-    keys, n_exponent = patient_keys(columns[S.PATIENT_ID])
+    keys, n_exponent = patient_keys(columns[S.PATIENT_ID], where)
     scheduled_date = scheduled.dt.date()
     appointment_date = appointment.dt.date()
     quirks = [
