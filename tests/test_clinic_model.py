@@ -153,4 +153,4 @@ def test_estimator_probabilities_are_calibrated_on_its_validation_rows():
     est = NumpyMLPClassifier(hidden_layer_sizes=(16,), max_epochs=5, random_state=0).fit(X, y)
     assert est.calibrator_.method in ("platt", "isotonic")
     np.testing.assert_allclose(est.predict_proba(X)[:, 1], est.calibrator_(est.network_logits(X)))
-    assert (est.predict(X) == (est.predict_proba(X)[:, 1] > 0.5)).all()
+    assert (est.predict(X) == (est.predict_proba(X)[:, 1] > est.threshold_)).all()

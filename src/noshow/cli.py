@@ -7,6 +7,7 @@ one line ``noshow: error: ...`` on stderr and exits with status 2, without a tra
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -126,27 +127,20 @@ def _add_network(parser: argparse.ArgumentParser) -> None:
     from noshow.nn import config as C
     from noshow.data.splits import SPLITS
 
-    d = C.MLPConfig()
     net = parser.add_argument_group("network and training")
-    net.add_argument("--hidden", type=_hidden, default=d.hidden, help="hidden widths, e.g. 64,32")
-    net.add_argument("--activation", choices=C.ACTIVATIONS, default=d.activation)
-    net.add_argument("--dropout", type=float, default=d.dropout)
-    net.add_argument("--init", choices=C.INITS, default=d.init)
-    net.add_argument("--loss", choices=C.LOSSES, default=d.loss)
-    net.add_argument("--pos-weight", default=d.pos_weight, help="positive-class loss weight or 'balanced'")
-    net.add_argument("--focal-gamma", type=float, default=d.focal_gamma)
-    net.add_argument("--optimizer", choices=C.OPTIMIZERS, default=d.optimizer)
-    net.add_argument("--lr", type=float, default=d.lr)
-    net.add_argument("--momentum", type=float, default=d.momentum)
-    net.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    net.add_argument("--schedule", choices=C.SCHEDULES, default=d.schedule)
-    net.add_argument("--epochs", type=_positive_int, default=d.epochs)
-    net.add_argument("--batch-size", type=_positive_int, default=d.batch_size)
-    net.add_argument("--patience", type=int, default=d.patience, help="0 disables early stopping")
-    net.add_argument("--members", type=_positive_int, default=d.members,
-                     help="networks trained from different seeds whose logits are averaged")
-    net.add_argument("--dtype", choices=C.DTYPES, default=d.dtype)
-    net.add_argument("--seed", type=_non_negative_int, default=d.seed, help="initial weights, batch order, dropout")
+    # Every MLPConfig field is a flag, named after it, with its default: a new field needs no edit here.
+    for spec in dataclasses.fields(C.MLPConfig):
+        default = getattr(C.MLPConfig(), spec.name)
+        options = {"default": default, "help": C.HELP.get(spec.name)}
+        if spec.name in C.CHOICES:
+            options["choices"] = C.CHOICES[spec.name]
+        elif isinstance(default, tuple):
+            options["type"] = _hidden
+        elif spec.name == "seed":
+            options["type"] = _non_negative_int
+        elif isinstance(default, (int, float)) and spec.name != "pos_weight":
+            options["type"] = type(default)
+        net.add_argument("--" + spec.name.replace("_", "-"), **options)
     parser.add_argument("--split", choices=SPLITS, default="random")
     parser.add_argument("--split-seed", type=_non_negative_int, default=0)
 
@@ -161,14 +155,8 @@ def _config(args):
         except ValueError:
             raise NoshowError(f"--pos-weight: {pos_weight!r} is neither a number nor 'balanced'") from None
     try:
-        return MLPConfig(
-            hidden=args.hidden, activation=args.activation, dropout=args.dropout, init=args.init,
-            loss=args.loss, pos_weight=pos_weight, focal_gamma=args.focal_gamma,
-            optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
-            weight_decay=args.weight_decay, schedule=args.schedule, epochs=args.epochs,
-            batch_size=args.batch_size, patience=args.patience, members=args.members, dtype=args.dtype,
-            seed=args.seed,
-        )
+        return MLPConfig(**{**{f.name: getattr(args, f.name) for f in dataclasses.fields(MLPConfig)},
+                            "pos_weight": pos_weight})
     except ValueError as exc:
         raise NoshowError(str(exc)) from None
 

@@ -20,6 +20,21 @@ DTYPES = ("float32", "float64")
 LEAKY_SLOPE = 0.01  # torch.nn.LeakyReLU's default
 
 
+# The settings with a fixed set of values, for validation and for the command line's choices.
+CHOICES = {"activation": ACTIVATIONS, "loss": LOSSES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
+           "init": INITS, "dtype": DTYPES}
+# One line of help per setting where its name is not enough (the command line shows them).
+HELP = {
+    "hidden": "hidden widths, e.g. 64,32",
+    "pos_weight": "positive-class loss weight, or 'balanced' (n_negative / n_positive)",
+    "focal_gamma": "focusing parameter of loss=focal",
+    "weight_decay": "L2 for sgd and adam, decoupled for adamw",
+    "patience": "epochs without a better validation PR AUC before stopping; 0 disables early stopping",
+    "members": "networks trained from different seeds whose logits are averaged",
+    "seed": "initial weights, batch order, dropout",
+}
+
+
 @dataclass
 class MLPConfig:
     """Architecture and training settings of the MLP (both backends).
@@ -57,14 +72,7 @@ class MLPConfig:
 
     def __post_init__(self):
         self.hidden = tuple(int(h) for h in self.hidden)
-        for name, allowed in (
-            ("activation", ACTIVATIONS),
-            ("loss", LOSSES),
-            ("optimizer", OPTIMIZERS),
-            ("schedule", SCHEDULES),
-            ("init", INITS),
-            ("dtype", DTYPES),
-        ):
+        for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         if not self.hidden or min(self.hidden) < 1:
