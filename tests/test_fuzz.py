@@ -195,3 +195,10 @@ def test_patient_id_spelling_a_billion_digits_is_a_user_error(work):
     path = _write(folder, "bigid.csv", "\n".join(lines).encode())
     outcome = run_and_check(["check", "--data", str(path)], [])
     assert outcome.code == 2 and "column PatientId, line 3: '1E999999999' is not an ID" in outcome.stderr
+
+
+def test_control_characters_in_a_column_name_stay_on_the_error_line(work):
+    folder, base, _ = work
+    path = _write(folder, "vt.csv", base.replace(b"PatientId", b"\x0bPatientId", 1))
+    outcome = run_and_check(["check", "--data", str(path)], [])
+    assert outcome.code == 2 and "\\x0b" in outcome.stderr

@@ -446,12 +446,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str) -> str:
+    """``text`` with every character that is not printable (line breaks, vertical tabs, NUL, escape
+    sequences from a file's bytes) written as its escape, so that an error is always one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)
     except NoshowError as exc:
-        print(f"noshow: error: {exc}", file=sys.stderr)
+        print(f"noshow: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("noshow: interrupted", file=sys.stderr)

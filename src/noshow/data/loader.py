@@ -165,7 +165,9 @@ def detect_separator(path, header: str, separator: str | None = None) -> str:
 
 def _field_counts(text: str, separator: str) -> list[int]:
     """Number of fields on each non-empty line (quotes respected only if present)."""
-    lines = text.splitlines()
+    # Split on line ends only: str.splitlines also breaks at \v, \f and other separators that a
+    # CSV field may hold.
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
     while lines and not lines[-1].strip():
         lines.pop()
     if '"' not in text:
