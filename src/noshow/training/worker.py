@@ -92,6 +92,13 @@ def run(spec: dict) -> dict:
     """Train ``spec['backend']`` once per seed; return costs and histories (see module doc)."""
     _import_stack(spec["backend"])
     import_rss = rss_mb()
+    # `python -m noshow.training.worker` imports the noshow.training package, hence NumPy and its
+    # BLAS pool, before __main__ below can set the thread variables: the pool must be resized here.
+    # (Unpinned, the NumPy twin ran on every CPU whatever --threads said: 5-8 s per epoch instead of
+    # 0.9 s on this shared 2-CPU host, where two BLAS threads wait on each other.)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(spec["threads"])
     if spec["backend"] == "torch":
         import torch
 
