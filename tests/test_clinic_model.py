@@ -14,7 +14,7 @@ from noshow.data.prepare import prepare
 from noshow.data.splits import make_split
 from noshow.errors import NoshowError
 from noshow.evaluation.metrics import best_f1_threshold
-from noshow.model import METADATA_KEY, TrainedModel
+from noshow.model import METADATA_DIGEST_KEY, METADATA_KEY, TrainedModel, metadata_digest
 from noshow.nn.config import MLPConfig
 from noshow.training.train import train_model
 
@@ -79,6 +79,7 @@ def test_corrupt_calibration_map_is_refused(trained, tmp_path):
         arrays = {k: archive[k] for k in archive.files}
     meta = json.loads(arrays[METADATA_KEY].tobytes())
     meta["calibration"] = {"method": "platt", "a": -2.0, "b": 0.0}
+    meta[METADATA_DIGEST_KEY] = metadata_digest(meta)  # re-signed: the map's own check must refuse it
     arrays[METADATA_KEY] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     bad = tmp_path / "bad.npz"
     np.savez(bad, **arrays)
@@ -152,4 +153,4 @@ def test_estimator_probabilities_are_calibrated_on_its_validation_rows():
     est = NumpyMLPClassifier(hidden_layer_sizes=(16,), max_epochs=5, random_state=0).fit(X, y)
     assert est.calibrator_.method in ("platt", "isotonic")
     np.testing.assert_allclose(est.predict_proba(X)[:, 1], est.calibrator_(est.network_logits(X)))
-    assert (est.predict(X) == (est.predict_proba(X)[:, 1] > 0.5)).all()
+    assert (est.predict(X) == (est.predict_proba(X)[:, 1] > est.threshold_)).all()

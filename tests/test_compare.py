@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from noshow.evaluation.compare import COST_METRICS, TWINS, ModelRun, seconds_to_fraction
+from noshow.evaluation.compare import COST_METRICS, without_varying_fields, TWINS, ModelRun, seconds_to_fraction
 from noshow.evaluation.metrics import SCALAR_METRICS, best_f1_threshold
 
 from conftest import assert_user_error, run_cli, run_main
 
-FAST = ("--epochs", "3", "--quiet")
+FAST = ("--epochs", "3", "--hidden", "32", "--members", "1", "--quiet")
 REQUIRED = {*SCALAR_METRICS, "confusion_matrix"}
 
 
@@ -26,11 +26,21 @@ def report(small_csv, tmp_path_factory):
     return out, json.loads((out / "metrics.json").read_text())
 
 
+def test_same_command_and_seed_give_the_same_metrics_but_timings_and_memory(report, small_csv, tmp_path):
+    first_out, first = report
+    result = run_cli("compare", "--data", str(small_csv), "--out", str(tmp_path), "--seeds", "2", *FAST)
+    assert result.returncode == 0, result.stderr
+    again = json.loads((tmp_path / "metrics.json").read_text())
+    assert without_varying_fields(again) == without_varying_fields(first)
+    assert again["models"]["numpy"]["train_seconds"] != first["models"]["numpy"]["train_seconds"]
+
+
 def test_metrics_json_has_the_documented_layout(report):
     _, metrics = report
     assert metrics["schema_version"] == 1
     assert {"source", "synthetic", "rows", "positive_rate", "split", "n_train", "n_val", "n_test", "seeds"} <= set(metrics["data"])
-    assert set(metrics["models"]) == {"numpy", "torch", "logistic_regression", "gradient_boosting", "always_show"}
+    assert set(metrics["models"]) == {"numpy", "torch", "logistic_regression", "gradient_boosting", "always_show",
+                                      "no_show_rule"}
     for name, model in metrics["models"].items():
         assert REQUIRED <= set(model), name
         assert set(model["ci95"]) == {"pr_auc", "f1"}
@@ -48,6 +58,49 @@ def test_several_seeds_give_mean_std_and_per_seed(report):
     assert numpy_model["std"]["pr_auc"] >= 0
 
 
+def test_twins_are_calibrated_on_validation_and_report_before_and_after(report):
+    _, metrics = report
+    for twin in TWINS:
+        model = metrics["models"][twin]
+        assert model["pr_auc"] == pytest.approx(model["pr_auc_uncalibrated"], abs=1e-12)  # strictly increasing map
+        assert model["ece"] < model["ece_uncalibrated"] and model["brier"] < model["brier_uncalibrated"]
+
+
+def test_decisions_are_call_lists_per_day_for_each_twin_and_the_rule(report):
+    _, metrics = report
+    assert set(metrics["decisions"]) == {"numpy", "torch", "no_show_rule"}
+    for lists in metrics["decisions"].values():
+        assert [row["share"] for row in lists] == [0.05, 0.10, 0.20]
+        assert [row["calls"] for row in lists] == sorted(row["calls"] for row in lists)
+        rate = metrics["data"]["positive_rate"]
+        assert all(row["lift"] == pytest.approx(row["precision"] / rate, rel=0.05) for row in lists)
+    curve = metrics["decision_curve"]["numpy"]
+    assert len(curve["threshold"]) == len(curve["net_benefit"]) == len(curve["treat_all"])
+
+
+def test_fairness_table_covers_every_attribute_and_its_shares_add_up(report):
+    _, metrics = report
+    for twin in TWINS:
+        table = metrics["fairness"][twin]
+        attributes = {row["attribute"] for row in table}
+        assert attributes == {"gender", "age_band", "scholarship", "sms_received", "neighbourhood"}
+        for attribute in attributes:
+            rows = [row for row in table if row["attribute"] == attribute]
+            assert sum(row["rows"] for row in rows) == metrics["data"]["n_test"]
+            assert sum(row["call_share"] for row in rows) == pytest.approx(1.0)
+            assert sum(row["no_show_share"] for row in rows) == pytest.approx(1.0)
+        assert len([row for row in table if row["attribute"] == "neighbourhood"]) <= 11
+
+
+def test_pdf_report_and_model_card_are_written(report):
+    out, metrics = report
+    pdf = (out / "report.pdf").read_bytes()
+    assert pdf[:5] == b"%PDF-" and pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") >= 6
+    card = (out / "model_card.md").read_text()
+    assert "## Intended use" in card and "**Not** for denying, penalising" in card
+    assert f"{metrics['models']['numpy']['pr_auc']:.4f}" in card
+
+
 def test_every_report_file_is_written(report):
     out, _ = report
     names = {p.name for p in out.iterdir()}
@@ -60,7 +113,7 @@ def test_html_report_is_self_contained(report):
     out, _ = report
     page = (out / "report.html").read_text()
     sources = re.findall(r'src="([^"]+)"', page)
-    assert len(sources) == 7
+    assert len(sources) == 8
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     # Nothing fetched from the network (outside the images: base64 text can spell "http" by chance).
     text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)

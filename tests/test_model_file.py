@@ -141,3 +141,13 @@ def test_text_file_as_model_gets_one_line_error(small_csv, tmp_path):
     result = run_main("predict", "--model", str(small_csv), "--data", str(small_csv), "--out", str(out))
     assert_user_error(result, str(small_csv))
     assert not out.exists()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_same_command_and_seed_write_a_byte_identical_model_file(backend, small_csv, tmp_path):
+    paths = [tmp_path / "a.npz", tmp_path / "b.npz"]
+    for path in paths:
+        result = run_main("train", "--backend", backend, "--data", str(small_csv), "--out", str(path), "--epochs", "2",
+                          "--hidden", "16", "--members", "2", "--quiet")
+        assert result.returncode == 0, result.stderr
+    assert paths[0].read_bytes() == paths[1].read_bytes()

@@ -152,3 +152,27 @@ def test_cosine_schedule_runs_from_base_rate_to_five_percent():
     assert lr_factor(config, 10) == pytest.approx(0.05)
     assert all(lr_factor(config, e) > lr_factor(config, e + 1) for e in range(10))
     assert lr_factor(MLPConfig(schedule="step"), 10) == 0.5
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_gradient_check_finds_backward_equal_to_finite_differences(activation):
+    config = MLPConfig(hidden=(5, 4), activation=activation, dropout=0.0, dtype="float64", members=1)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 3)), rng.integers(0, 2, 12).astype(np.float64)
+    assert N.gradient_check(N.NumpyMLP(3, config), X, y) < 1e-5  # central differences: ~eps² + rounding/eps
+
+
+def test_gradient_check_catches_a_wrong_backward():
+    config = MLPConfig(hidden=(4,), activation="tanh", dropout=0.0, dtype="float64", members=1)
+    network = N.NumpyMLP(3, config)
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(10, 3)), rng.integers(0, 2, 10).astype(np.float64)
+    network.layers[1].backward = lambda grad_out: grad_out  # forgets tanh's derivative
+    assert N.gradient_check(network, X, y) > 1e-3
+
+
+def test_activations_are_one_registry_of_classes_named_as_the_config_names_them():
+    assert set(N.ACTIVATIONS) == set(ACTIVATIONS)
+    first, second = N.ACTIVATIONS["relu"](), N.ACTIVATIONS["relu"]()
+    first.parameters["x"] = np.zeros(1)
+    assert second.parameters == {}  # no state shared between instances

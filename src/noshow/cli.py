@@ -7,6 +7,7 @@ one line ``noshow: error: ...`` on stderr and exits with status 2, without a tra
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -34,12 +35,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative (seeds are 0 or more)")
+    return value
+
+
 def _add_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         metavar="FILE",
         help="appointments CSV (plain or .gz); default: $NOSHOW_DATA, else synthetic data",
     )
+    parser.add_argument("--encoding", default=None, metavar="NAME",
+                        help="text encoding of the CSV files (default: detected: UTF-8, else Windows-1252)")
+    parser.add_argument("--sep", default=None, metavar="CHAR",
+                        help="field separator of the CSV files: ',' ';' or tab (default: detected from the header)")
 
 
 def _resolve_data(args, *, require_label: bool = True):
@@ -48,7 +63,7 @@ def _resolve_data(args, *, require_label: bool = True):
 
     path = args.data or os.environ.get(loader.DATA_ENV)
     if path:
-        return loader.load(path, require_label=require_label)
+        return loader.load(path, require_label=require_label, encoding=args.encoding, separator=args.sep)
     loaded = synth.synthetic_appointments()
     # Said even with --quiet: results on made-up data must never pass for real ones.
     print(f"noshow: no --data given and ${loader.DATA_ENV} unset: using {loaded.source}", file=sys.stderr)
@@ -62,9 +77,30 @@ def _resolve_data(args, *, require_label: bool = True):
 def cmd_check(args) -> int:
     from noshow.data import loader
 
+    model = None
+    if args.model:
+        from noshow.model import TrainedModel
+
+        model = TrainedModel.load(args.model)
     loaded = _resolve_data(args, require_label=False)
+    history = (loader.load(args.history, require_label=False, encoding=args.encoding, separator=args.sep)
+               if args.history else None)
     summary = loader.summarize(loaded)
-    print(json.dumps(summary, indent=2) if args.json else loader.format_summary(summary))
+    report = None
+    if model is not None:
+        from noshow.clinic import drift
+
+        report = drift.check_scored(model, loaded, history)
+        if report is None:
+            raise NoshowError(f"{args.model}: the model recorded no training profile to compare with "
+                              f"(trained out of core); retrain it in memory")
+        summary["drift"] = report
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(loader.format_summary(summary))
+        if report is not None:
+            print(drift.format_table(report))
     return 0
 
 
@@ -91,29 +127,22 @@ def _add_network(parser: argparse.ArgumentParser) -> None:
     from noshow.nn import config as C
     from noshow.data.splits import SPLITS
 
-    d = C.MLPConfig()
     net = parser.add_argument_group("network and training")
-    net.add_argument("--hidden", type=_hidden, default=d.hidden, help="hidden widths, e.g. 64,32")
-    net.add_argument("--activation", choices=C.ACTIVATIONS, default=d.activation)
-    net.add_argument("--dropout", type=float, default=d.dropout)
-    net.add_argument("--init", choices=C.INITS, default=d.init)
-    net.add_argument("--loss", choices=C.LOSSES, default=d.loss)
-    net.add_argument("--pos-weight", default=d.pos_weight, help="positive-class loss weight or 'balanced'")
-    net.add_argument("--focal-gamma", type=float, default=d.focal_gamma)
-    net.add_argument("--optimizer", choices=C.OPTIMIZERS, default=d.optimizer)
-    net.add_argument("--lr", type=float, default=d.lr)
-    net.add_argument("--momentum", type=float, default=d.momentum)
-    net.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    net.add_argument("--schedule", choices=C.SCHEDULES, default=d.schedule)
-    net.add_argument("--epochs", type=_positive_int, default=d.epochs)
-    net.add_argument("--batch-size", type=_positive_int, default=d.batch_size)
-    net.add_argument("--patience", type=int, default=d.patience, help="0 disables early stopping")
-    net.add_argument("--members", type=_positive_int, default=d.members,
-                     help="networks trained from different seeds whose logits are averaged")
-    net.add_argument("--dtype", choices=C.DTYPES, default=d.dtype)
-    net.add_argument("--seed", type=int, default=d.seed, help="initial weights, batch order, dropout")
+    # Every MLPConfig field is a flag, named after it, with its default: a new field needs no edit here.
+    for spec in dataclasses.fields(C.MLPConfig):
+        default = getattr(C.MLPConfig(), spec.name)
+        options = {"default": default, "help": C.HELP.get(spec.name)}
+        if spec.name in C.CHOICES:
+            options["choices"] = C.CHOICES[spec.name]
+        elif isinstance(default, tuple):
+            options["type"] = _hidden
+        elif spec.name == "seed":
+            options["type"] = _non_negative_int
+        elif isinstance(default, (int, float)) and spec.name != "pos_weight":
+            options["type"] = type(default)
+        net.add_argument("--" + spec.name.replace("_", "-"), **options)
     parser.add_argument("--split", choices=SPLITS, default="random")
-    parser.add_argument("--split-seed", type=int, default=0)
+    parser.add_argument("--split-seed", type=_non_negative_int, default=0)
 
 
 def _config(args):
@@ -126,14 +155,8 @@ def _config(args):
         except ValueError:
             raise NoshowError(f"--pos-weight: {pos_weight!r} is neither a number nor 'balanced'") from None
     try:
-        return MLPConfig(
-            hidden=args.hidden, activation=args.activation, dropout=args.dropout, init=args.init,
-            loss=args.loss, pos_weight=pos_weight, focal_gamma=args.focal_gamma,
-            optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
-            weight_decay=args.weight_decay, schedule=args.schedule, epochs=args.epochs,
-            batch_size=args.batch_size, patience=args.patience, members=args.members, dtype=args.dtype,
-            seed=args.seed,
-        )
+        return MLPConfig(**{**{f.name: getattr(args, f.name) for f in dataclasses.fields(MLPConfig)},
+                            "pos_weight": pos_weight})
     except ValueError as exc:
         raise NoshowError(str(exc)) from None
 
@@ -176,7 +199,7 @@ def cmd_train(args) -> int:
         print(
             f"trained {args.backend} on {n_train:,} rows of {source}: "
             f"{training['members']} network(s), {training['epochs_run']} epochs in all (best "
-            f"{', '.join(map(str, training['best_epochs']))}) in {training['train_seconds']:.1f} s, "
+            f"{', '.join(map(str, training['best_epochs']))}) in {result.train_seconds:.1f} s, "
             f"validation PR AUC {training['val_pr_auc']:.4f}, "
             f"calibration {training.get('calibration', 'none')}, threshold {model.threshold:.4f}; "
             f"wrote {args.out} and {card}"
@@ -193,7 +216,7 @@ def _write_card(model, out) -> str:
 def cmd_predict(args) -> int:
     import contextlib
 
-    from noshow.clinic import policies, scoring
+    from noshow.clinic import drift, policies, scoring
     from noshow.data import loader
     from noshow.files import atomic_path, check_writable_parent
     from noshow.model import TrainedModel
@@ -207,11 +230,19 @@ def cmd_predict(args) -> int:
     if args.stream or _is_large(args.data):
         return _predict_streamed(args, model, policy)
     loaded = _resolve_data(args, require_label=False)
-    history = loader.load(args.history) if args.history else None
+    history = (loader.load(args.history, require_label=False, encoding=args.encoding, separator=args.sep)
+               if args.history else None)
+    for source in (loaded, history):
+        duplicates = source is not None and loader.describe_duplicates(source)
+        if duplicates:
+            print(f"noshow: warning: {duplicates}; each is scored as given", file=sys.stderr)
     if not loaded.has_label and history is None and not args.quiet:
         print("noshow: note: no outcomes in the data and no --history: prior no-shows count as 0",
               file=sys.stderr)
     scores = scoring.score(model, loaded, history, policy, args.backend, args.device)
+    drifted = drift.check_scored(model, loaded, history)
+    for warning in drifted["warnings"] if drifted else []:
+        print(f"noshow: warning: {warning}", file=sys.stderr)
     with contextlib.ExitStack() as stack:
         scores.write_csv(stack.enter_context(atomic_path(args.out)))
         if args.html:
@@ -254,16 +285,16 @@ def cmd_compare(args) -> int:
 
     from noshow.evaluation import report
     from noshow.evaluation.compare import compare
+    from noshow.files import atomic_folder
 
     config = _config(args)
     _check_device(args)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise NoshowError(f"{out}: exists and is not a folder")
-    loaded = _resolve_data(args)
-    metrics, curves = compare(loaded, config, args.split, args.split_seed, args.seeds, args.threads,
-                              args.device, progress=not args.quiet, side_by_side=not args.one_at_a_time)
-    written = report.write_report(metrics, curves, out)
+    with atomic_folder(out, report.METRICS_FILE) as tmp:  # checks the folder before the minutes of training
+        loaded = _resolve_data(args)
+        metrics, curves = compare(loaded, config, args.split, args.split_seed, args.seeds, args.threads,
+                                  args.device, progress=not args.quiet, side_by_side=not args.one_at_a_time)
+        written = report.write_report(metrics, curves, tmp)
     if not args.quiet:
         print(report.console_summary(metrics))
         origin = " (SYNTHETIC DATA)" if loaded.synthetic else ""
@@ -344,11 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate an appointments file and summarise it")
     _add_data(check)
     check.add_argument("--json", action="store_true", help="print the summary as JSON")
+    check.add_argument("--model", metavar="MODEL.npz", help="also compare the file with the model's training data (drift)")
+    check.add_argument("--history", metavar="FILE", help="the patients' other appointments, as for predict")
     check.set_defaults(run=cmd_check)
 
     synth = commands.add_parser("synth", help="write synthetic appointments with true probabilities")
     synth.add_argument("--rows", type=_positive_int, default=100_000)
-    synth.add_argument("--seed", type=int, default=2016)
+    synth.add_argument("--seed", type=_non_negative_int, default=2016)
     synth.add_argument("--out", required=True, metavar="FILE", help="CSV to write (.gz compresses)")
     synth.set_defaults(run=cmd_synth)
 
@@ -413,12 +446,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str) -> str:
+    """``text`` with every character that is not printable (line breaks, vertical tabs, NUL, escape
+    sequences from a file's bytes) written as its escape, so that an error is always one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)
     except NoshowError as exc:
-        print(f"noshow: error: {exc}", file=sys.stderr)
+        print(f"noshow: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("noshow: interrupted", file=sys.stderr)

@@ -9,13 +9,18 @@ weights, so they work in pipelines, cross-validation, grid search and
 Probabilities are calibrated: with early stopping, a monotone map (:mod:`noshow.clinic.calibration`,
 method ``calibration``) is fitted on the held-out validation rows' logits; without them (or with
 fewer than 10 validation rows of either class, or ``calibration="identity"``) the map is the plain
-sigmoid. ``decision_function`` gives the calibrated
-log-odds, so ``predict`` (calibrated probability above 0.5, the scikit-learn convention),
-``predict_proba`` and ``decision_function`` agree; tune the threshold on validation data for
-imbalanced problems.
+sigmoid. ``predict`` says classes_[1] where the calibrated probability exceeds ``threshold_``: with
+``threshold="auto"`` (the default) the maximum-F1 threshold on those validation rows, as skorch's
+binary classifier and ``noshow train`` do, because 0.5 on 20% positives flags almost no one (the
+original study's F1 of 0.014); ``threshold=0.3`` fixes it. ``decision_function`` is the calibrated
+log-odds minus the threshold's, so the three methods agree. Every hyperparameter of
+:class:`~noshow.nn.config.MLPConfig` is a parameter (:data:`PARAMS`).
 """
 
 from __future__ import annotations
+
+import inspect
+from dataclasses import fields, replace
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -25,48 +30,39 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from noshow.clinic.calibration import Calibrator, fit_calibrator
+from noshow.evaluation.metrics import best_f1_threshold
 from noshow.nn.config import MLPConfig
 from noshow.training import fit_ensemble, make_model
 
-_D = MLPConfig()  # the defaults, defined once in MLPConfig
-# Fewer validation rows of either class than this: no calibration (a map fitted on a handful of
-# rows would be noise, and a steep one magnifies float32 rounding).
+# Every MLPConfig field is a parameter, under its own name except these three, which take
+# scikit-learn's MLPClassifier names; ``seed`` comes from ``random_state``. A new field needs no edit.
+SKLEARN_NAMES = {"hidden": "hidden_layer_sizes", "lr": "learning_rate", "epochs": "max_epochs"}
+CONFIG_PARAMS = {SKLEARN_NAMES.get(f.name, f.name): f.name for f in fields(MLPConfig) if f.name != "seed"}
+# The estimator's own parameters: how it holds out validation rows and what it does with them.
+OWN_PARAMS = {"early_stopping": True, "validation_fraction": 0.1, "random_state": None, "device": "cpu",
+              "calibration": "auto", "threshold": "auto"}
+PARAMS = {**{name: getattr(MLPConfig(), field) for name, field in CONFIG_PARAMS.items()}, **OWN_PARAMS}
+# Fewer validation rows of either class than this: no calibration and threshold 0.5 (a map or a
+# threshold fitted on a handful of rows would be noise).
 _MIN_CALIBRATION_ROWS = 10
 
 
 class _MLPClassifier(ClassifierMixin, BaseEstimator):
-    """Shared implementation; subclasses only name their backend."""
+    """Shared implementation; subclasses only name their backend. Parameters: :data:`PARAMS`."""
 
     _backend = ""
 
-    def __init__(self, hidden_layer_sizes=_D.hidden, activation=_D.activation, dropout=_D.dropout,
-                 loss=_D.loss, pos_weight=_D.pos_weight, focal_gamma=_D.focal_gamma,
-                 optimizer=_D.optimizer, learning_rate=_D.lr, momentum=_D.momentum,
-                 weight_decay=_D.weight_decay, schedule=_D.schedule, max_epochs=_D.epochs,
-                 batch_size=_D.batch_size, early_stopping=True, validation_fraction=0.1,
-                 patience=_D.patience, members=_D.members, dtype=_D.dtype, random_state=None, device="cpu",
-                 calibration="auto"):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.dropout = dropout
-        self.loss = loss
-        self.pos_weight = pos_weight
-        self.focal_gamma = focal_gamma
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.schedule = schedule
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.members = members
-        self.dtype = dtype
-        self.random_state = random_state
-        self.device = device
-        self.calibration = calibration
+    def __init__(self, **params):
+        unknown = set(params) - set(PARAMS)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected parameters {sorted(unknown)}")
+        for name, default in PARAMS.items():
+            setattr(self, name, params.get(name, default))
+
+    # scikit-learn reads the parameters from the signature of __init__: give it the real list.
+    __init__.__signature__ = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default) for name, default in PARAMS.items()])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -74,14 +70,11 @@ class _MLPClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def _config(self, seed: int, early_stopping: bool) -> MLPConfig:
-        return MLPConfig(
-            hidden=tuple(self.hidden_layer_sizes), activation=self.activation, dropout=self.dropout,
-            loss=self.loss, pos_weight=self.pos_weight, focal_gamma=self.focal_gamma,
-            optimizer=self.optimizer, lr=self.learning_rate, momentum=self.momentum,
-            weight_decay=self.weight_decay, schedule=self.schedule, epochs=self.max_epochs,
-            batch_size=self.batch_size, patience=self.patience if early_stopping else 0,
-            members=self.members, dtype=self.dtype, seed=seed,
-        )
+        values = {field: getattr(self, name) for name, field in CONFIG_PARAMS.items()}
+        values["hidden"] = tuple(values["hidden"])
+        if not early_stopping:
+            values["patience"] = 0
+        return MLPConfig(**values, seed=seed)
 
     def _validation_split(self, X, y, w, seed):
         """Hold out a stratified ``validation_fraction`` for early stopping, when both classes allow."""
@@ -111,25 +104,38 @@ class _MLPClassifier(ClassifierMixin, BaseEstimator):
         self.config_ = config
         self.parameters_ = result.parameters
         self.calibrator_ = Calibrator("identity")
-        if X_val is not None and self.calibration != "identity" and np.bincount(y_val, minlength=2).min() >= _MIN_CALIBRATION_ROWS:
-            self.calibrator_ = fit_calibrator(model.predict_logits(X_val), y_val, self.calibration)
+        self.threshold_ = 0.5 if self.threshold == "auto" else float(self.threshold)
+        if X_val is not None and np.bincount(y_val, minlength=2).min() >= _MIN_CALIBRATION_ROWS:
+            logits = self._logits(X_val)
+            if self.calibration != "identity":
+                self.calibrator_ = fit_calibrator(logits, y_val, self.calibration)
+            if self.threshold == "auto":  # 0.5 on 20% positives is the mistake the report explains
+                self.threshold_ = best_f1_threshold(y_val, self.calibrator_(logits))
         self.n_iter_ = result.epochs_run  # over all members
         self.best_epochs_ = result.best_epochs
         self.loss_curve_ = [h.loss for h in result.history]  # first member
         self.validation_scores_ = [h.val_pr_auc for h in result.history]
         return self
 
+    def _logits(self, X) -> np.ndarray:
+        # Scored in float64 whatever the training dtype: float32 BLAS rounds a row differently with
+        # the matrix's shape and the row's place in it (~1e-7), and a prediction must not depend on
+        # which other rows came with it.
+        config = replace(self.config_, dtype="float64")
+        parameters = {k: v.astype(np.float64) for k, v in self.parameters_.items()}
+        model = make_model(self._backend, X.shape[1], config, parameters, self.device)
+        return np.asarray(model.predict_logits(X), dtype=np.float64)
+
     def network_logits(self, X) -> np.ndarray:
         """The network's own (uncalibrated) logit for each row, shape (n_samples,), float64."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        model = make_model(self._backend, X.shape[1], self.config_, self.parameters_, self.device)
-        return np.asarray(model.predict_logits(X), dtype=np.float64)
+        return self._logits(validate_data(self, X, reset=False, dtype=np.float64))
 
     def decision_function(self, X) -> np.ndarray:
-        """Calibrated log-odds of classes_[1] for each row, shape (n_samples,)."""
+        """Calibrated log-odds of classes_[1] minus the log-odds of the decision threshold, shape
+        (n_samples,): positive exactly where ``predict`` says classes_[1]."""
         logits = self.network_logits(X)  # checks the fit before calibrator_ is read
-        return self.calibrator_.log_odds(logits)
+        return self.calibrator_.log_odds(logits) - np.log(self.threshold_ / (1 - self.threshold_))
 
     def predict_proba(self, X) -> np.ndarray:
         """Calibrated class probabilities, shape (n_samples, 2), columns in ``classes_`` order."""
@@ -138,7 +144,7 @@ class _MLPClassifier(ClassifierMixin, BaseEstimator):
         return np.column_stack([1 - p, p])
 
     def predict(self, X) -> np.ndarray:
-        positive = self.decision_function(X) > 0  # checks the fit before classes_ is read
+        positive = self.decision_function(X) > 0  # calibrated probability above threshold_
         return self.classes_[positive.astype(int)]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -47,3 +48,35 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike, marker: str) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; if the block succeeds, it replaces ``path`` whole.
+
+    A run killed at any moment leaves the previous complete folder or none, never a mix of old and
+    new files. ``path`` may exist only as a folder this program wrote before (it holds ``marker``) or
+    an empty one: replacing a folder deletes what was in it, so anything else is refused.
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise NoshowError(f"{path}: folder {parent} does not exist")
+    if path.exists() and not path.is_dir():
+        raise NoshowError(f"{path}: exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not (path / marker).exists():
+        raise NoshowError(f"{path}: folder holds files that are not an earlier output (no {marker}); "
+                          f"choose a new or empty folder")
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    os.chmod(tmp, 0o777 & ~_umask())
+    try:
+        yield tmp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

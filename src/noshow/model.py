@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +36,7 @@ FORMAT = "noshow-model"
 FORMAT_VERSION = 3  # 2: parameters of several ensemble members; 3: calibration map, reason baselines
 CALIBRATION_KEY = "calibration"
 METADATA_KEY = "__metadata__"
+METADATA_DIGEST_KEY = "metadata_sha256"
 
 
 @dataclass
@@ -81,6 +81,7 @@ class TrainedModel:
             weights_sha256=weights_digest(arrays),
         )
         meta.setdefault("versions", package_versions())
+        meta[METADATA_DIGEST_KEY] = metadata_digest(meta)
         arrays[METADATA_KEY] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
@@ -90,6 +91,14 @@ class TrainedModel:
     def load(cls, path: str | Path) -> "TrainedModel":
         """Read and verify a model file; any problem is a :class:`NoshowError` naming the file."""
         return _read_model(Path(path))
+
+
+def metadata_digest(meta: dict) -> str:
+    """SHA-256 of the metadata's canonical JSON (sorted keys), its own digest left out. The weights
+    have their own digest; this one guards the threshold, calibration, pipeline and the rest, so an
+    edited file is refused instead of silently flagging other patients."""
+    body = {k: v for k, v in meta.items() if k != METADATA_DIGEST_KEY}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def weights_digest(arrays: dict[str, np.ndarray]) -> str:
@@ -123,8 +132,11 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
         if "pickle" in str(exc).lower():
             raise NoshowError(f"{path}: refused: the file holds pickled or object data") from None
         raise NoshowError(f"{path}: not a noshow model file ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise NoshowError(f"{path}: not a readable model file ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # noqa: BLE001 - untrusted bytes: whatever NumPy's zip and .npy parsers raise
+        # (OSError, BadZipFile, zlib.error, and SyntaxError or tokenize.TokenError from the .npy header,
+        # which NumPy reads with ast.literal_eval), the file is not a readable model.
+        first = (str(exc).splitlines() or [""])[0][:200]
+        raise NoshowError(f"{path}: not a readable model file ({type(exc).__name__}: {first})") from None
 
 
 def _read_metadata(path: Path, arrays: dict[str, np.ndarray]) -> dict:
@@ -143,6 +155,8 @@ def _read_metadata(path: Path, arrays: dict[str, np.ndarray]) -> dict:
                           f"reasons (this noshow reads {FORMAT_VERSION}); retrain it with noshow train")
     if version != FORMAT_VERSION:
         raise NoshowError(f"{path}: unsupported model format version {version!r} (this noshow reads {FORMAT_VERSION})")
+    if meta.get(METADATA_DIGEST_KEY) != metadata_digest(meta):
+        raise NoshowError(f"{path}: metadata does not match its recorded SHA-256 (file modified or corrupted)")
     return meta
 
 
@@ -169,7 +183,7 @@ def _read_model(path: Path) -> TrainedModel:
         n_inputs = int(meta["n_inputs"])
         pipeline = FeaturePipeline.from_dict(meta["feature_pipeline"])
         threshold = float(meta["threshold"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise NoshowError(f"{path}: corrupt model metadata ({type(exc).__name__}: {exc})") from None
     try:
         calibrator = Calibrator.from_dict(meta.get(CALIBRATION_KEY) or {})

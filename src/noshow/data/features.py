@@ -218,6 +218,10 @@ def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past:
     :data:`CATEGORICAL`. Units: days for ``lead_days`` and ``days_since_previous``, hours (0-23,
     UTC) for ``booking_hour``, years for ``age``.
     """
+    if history is not None and history.height and S.APPOINTMENT_ID in history.columns and S.APPOINTMENT_ID in frame.columns:
+        # A clinic passes its whole export as history, scored rows included: an appointment in both
+        # is one appointment, counted once (as a scored row), never as its own history.
+        history = history.filter(~pl.col(S.APPOINTMENT_ID).is_in(frame[S.APPOINTMENT_ID].implode()))
     if past is None and history is not None and history.height:
         # Keep the history's outcomes even when the scored file has none (they become null there).
         needed = [c for c in HISTORY_INPUTS if c != S.TARGET]

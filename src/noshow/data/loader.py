@@ -30,6 +30,8 @@ DATA_ENV = "NOSHOW_DATA"
 GZIP_MAGIC = b"\x1f\x8b"
 AGE_CAP = 100
 FIRST_DATA_LINE = 2  # file line of data row 0
+YEAR_RANGE = (1900, 2100)
+MAX_ID_DIGITS = 40  # a PatientId in exponent form may spell at most this many digits  # years accepted in ScheduledDay and AppointmentDay
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Appointments:
     sha256: str
     synthetic: bool = False
     quirks: list[Quirk] = field(default_factory=list)
+    text_format: "TextFormat | None" = None  # how the file was read (None: not read from a file)
 
     @property
     def has_label(self) -> bool:
@@ -90,20 +93,98 @@ def read_bytes(path: str | os.PathLike) -> bytes:
     return raw
 
 
-def _field_counts(text: bytes) -> list[int]:
-    """Number of comma-separated fields on each non-empty line (quotes respected only if present)."""
-    lines = text.splitlines()
+# Spreadsheet exports from clinics come in these encodings and separators. Detection decides only
+# when the bytes leave one reading: text that is valid UTF-8 is UTF-8 (Latin-1 text with accents is
+# practically never valid UTF-8), anything else is Windows-1252, the superset of Latin-1 that
+# Windows spreadsheets write (its 0x80-0x9F are printable where Latin-1's are unused controls).
+ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16")
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
+UTF8_BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """How a CSV file's bytes are to be read: its text encoding and its field separator."""
+
+    encoding: str
+    separator: str
+
+
+def decode(path, raw: bytes, encoding: str | None = None) -> tuple[str, str]:
+    """The file's text and the encoding it was read with (given, or detected as described above)."""
+    if encoding is not None:
+        try:
+            return raw.decode(encoding), encoding
+        except LookupError:
+            raise NoshowError(f"{path}: unknown encoding {encoding!r} (try utf-8, cp1252 or latin-1)") from None
+        except UnicodeDecodeError as exc:
+            raise NoshowError(f"{path}: not {encoding} text (bad byte at offset {exc.start}); "
+                              f"try --encoding cp1252 or --encoding utf-8") from None
+    if raw.startswith(UTF16_BOMS):
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise NoshowError(f"{path}: broken UTF-16 text (bad byte at offset {exc.start})") from None
+    if b"\0" in raw:
+        offset = raw.index(b"\0")
+        raise NoshowError(f"{path}: not a text CSV file (NUL byte at offset {offset}); "
+                          f"if it is text in another encoding, give --encoding")
+    if raw.startswith(UTF8_BOM):
+        raw, name = raw[len(UTF8_BOM):], "utf-8-sig"
+    else:
+        name = "utf-8"
+    try:
+        return raw.decode("utf-8"), name
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
+
+
+def detect_separator(path, header: str, separator: str | None = None) -> str:
+    """The field separator: given, or the one that splits the header into the most known columns."""
+    if separator is not None:
+        separator = "\t" if separator in ("tab", "\\t") else separator
+        if len(separator) != 1 or separator in "\"\r\n":
+            raise NoshowError(f"{path}: --sep must be one character, such as ',' ';' or tab (got {separator!r})")
+        return separator
+    known = set(S.ALL_COLUMNS) | {S.TRUE_PROBABILITY}
+    found = {sep: len(known & {f.strip().strip('"') for f in header.split(sep)}) for sep in SEPARATORS}
+    best = max(found.values())
+    winners = [sep for sep, n in found.items() if n == best]
+    if best == 0 or len(winners) > 1:
+        if best == 0 and header.count(",") and not any(header.count(s) for s in SEPARATORS if s != ","):
+            return ","  # no known column under any separator: let the column check name what is missing
+        raise NoshowError(f"{path}: cannot tell the field separator from the header line; "
+                          f"give --sep (e.g. --sep ';')")
+    return winners[0]
+
+
+def _field_counts(text: str, separator: str) -> list[int]:
+    """Number of fields on each non-empty line (quotes respected only if present)."""
+    # Split on line ends only: str.splitlines also breaks at \v, \f and other separators that a
+    # CSV field may hold.
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
     while lines and not lines[-1].strip():
         lines.pop()
-    if b'"' not in text:
-        return [line.count(b",") + 1 for line in lines]
-    reader = csv.reader(io.StringIO(text.decode("utf-8", errors="replace")))
-    return [len(row) for row in reader]
+    if '"' not in text:
+        return [line.count(separator) + 1 for line in lines]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
+    try:
+        return [len(row) for row in reader]
+    except csv.Error as exc:  # a stray carriage return or NUL inside a field
+        raise NoshowError(f"line {reader.line_num + 1}: {exc}") from None
 
 
-def check_shape(path: str | os.PathLike, text: bytes) -> None:
+def check_shape(path: str | os.PathLike, text: str, separator: str = ",") -> None:
     """Raise if any line has a different number of fields than the header."""
-    counts = _field_counts(text)
+    try:
+        counts = _field_counts(text, separator)
+    except NoshowError as exc:
+        raise NoshowError(f"{path}: not a readable CSV file ({exc})") from None
     expected = counts[0]
     for line_no, count in enumerate(counts[1:], start=FIRST_DATA_LINE):
         if count != expected:
@@ -112,21 +193,24 @@ def check_shape(path: str | os.PathLike, text: bytes) -> None:
             )
 
 
-def read_text_frame(path: str | os.PathLike) -> pl.DataFrame:
-    """Read the file as an all-string frame, checking only that it is a well-formed CSV."""
-    text = read_bytes(path)
+def read_text_frame(path: str | os.PathLike, encoding: str | None = None,
+                    separator: str | None = None) -> tuple[pl.DataFrame, TextFormat]:
+    """Read the file as an all-string frame, checking only that it is a well-formed CSV; return it
+    with the encoding and separator it was read with."""
+    text, used = decode(path, read_bytes(path), encoding)
+    if "\0" in text:
+        offset = text.index("\0")
+        raise NoshowError(f"{path}: text holds a NUL character at offset {offset}")
+    header = text.split("\n", 1)[0]
+    separator = detect_separator(path, header, separator)
+    check_shape(path, text, separator)
     try:
-        text.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise NoshowError(
-            f"{path}: not a UTF-8 text CSV file (bad byte at offset {exc.start})"
-        ) from None
-    check_shape(path, text)
-    try:
-        return pl.read_csv(io.BytesIO(text), infer_schema=False)
-    except (pl.exceptions.PolarsError, ValueError) as exc:
+        frame = pl.read_csv(io.BytesIO(text.encode("utf-8")), separator=separator, infer_schema=False,
+                            truncate_ragged_lines=False)
+    except (pl.exceptions.PolarsError, ValueError, OverflowError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise NoshowError(f"{path}: not a readable CSV file ({first_line})") from None
+        raise NoshowError(f"{path}: not a readable CSV file ({first_line[:200]})") from None
+    return frame, TextFormat(used, separator)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -227,7 +311,7 @@ def _check_range(where: Location, column: str, values: pl.Series, low: int, high
         )
 
 
-def patient_keys(raw_ids: pl.Series) -> tuple[pl.Series, int]:
+def patient_keys(raw_ids: pl.Series, where: Location) -> tuple[pl.Series, int]:
     """Canonical text keys for PatientId, and how many were written in exponent form.
 
     Reading IDs as floats would merge distinct 15-digit IDs; we keep them as text and only rewrite
@@ -239,6 +323,11 @@ def patient_keys(raw_ids: pl.Series) -> tuple[pl.Series, int]:
         return raw_ids, 0
 
     rows = is_exponent.arg_true().to_list()
+    for i in rows:
+        # An ID has tens of digits; "1E999999999" would be written out as a billion.
+        if abs(Decimal(raw_ids[i]).adjusted()) > MAX_ID_DIGITS:
+            raise NoshowError(f"{where}: column {S.PATIENT_ID}, line {where.line(i)}: {raw_ids[i]!r} is not an ID "
+                              f"(over {MAX_ID_DIGITS} digits)")
     return raw_ids.clone().scatter(rows, [format(Decimal(raw_ids[i]), "f") for i in rows]), n_exponent
 
 
@@ -260,6 +349,10 @@ def typed_frame(path, text: pl.DataFrame, require_label: bool = True,
     scheduled = _parse_datetime(where, text, S.SCHEDULED_DAY)
     appointment = _parse_datetime(where, text, S.APPOINTMENT_DAY)
     age = _parse_int(where, text, S.AGE)
+    for column, values in ((S.SCHEDULED_DAY, scheduled), (S.APPOINTMENT_DAY, appointment)):
+        # Polars parses years 0..9999 but Python's dates (and any calendar arithmetic) start at year 1;
+        # an appointment system's dates are never that far out, so anything else is a typo.
+        _check_range(where, column, values.dt.year(), *YEAR_RANGE)
     columns: dict[str, pl.Series] = {
         S.PATIENT_ID: text[S.PATIENT_ID].str.strip_chars(),
         S.APPOINTMENT_ID: _parse_int(where, text, S.APPOINTMENT_ID),
@@ -277,7 +370,7 @@ def typed_frame(path, text: pl.DataFrame, require_label: bool = True,
     columns[S.HANDICAP] = handicap.cast(pl.Int8)
     _check_range(where, S.AGE, age, -1, 130)
 
-    keys, n_exponent = patient_keys(columns[S.PATIENT_ID])
+    keys, n_exponent = patient_keys(columns[S.PATIENT_ID], where)
     scheduled_date = scheduled.dt.date()
     appointment_date = appointment.dt.date()
     quirks = [
@@ -315,29 +408,53 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def load(path: str | os.PathLike, *, require_label: bool = True) -> Appointments:
+def load(path: str | os.PathLike, *, require_label: bool = True, encoding: str | None = None,
+         separator: str | None = None) -> Appointments:
     """Load and validate an appointments file.
 
     Parameters
     ----------
     path : CSV file, plain or gzip-compressed, in the Kaggle schema.
     require_label : whether the ``No-show`` column must be present (training and evaluation).
+    encoding, separator : the file's text encoding and field separator; detected when None.
 
     Raises
     ------
     NoshowError : on any problem with the file, naming the file, column and line.
     """
-    text = read_text_frame(path)
+    text, text_format = read_text_frame(path, encoding, separator)
     required = S.ALL_COLUMNS if require_label else S.FEATURE_COLUMNS
     check_columns(path, text.columns, required)
     if text.height == 0:
         raise NoshowError(f"{path}: the header has no data rows below it")
     frame, quirks = typed_frame(path, text, require_label)
-    return Appointments(frame=frame, source=str(path), sha256=file_sha256(path), quirks=quirks)
+    return Appointments(frame=frame, source=str(path), sha256=file_sha256(path), quirks=quirks,
+                        text_format=text_format)
+
+
+def duplicate_ids(data: Appointments, shown: int = 5) -> tuple[int, list[int]]:
+    """How many rows repeat an earlier row's ``AppointmentID``, and the file lines of the first
+    ``shown`` of them (file lines as in every message: header is line 1)."""
+    repeated = data.frame[S.APPOINTMENT_ID].is_duplicated() & ~data.frame[S.APPOINTMENT_ID].is_first_distinct()
+    rows = repeated.arg_true().head(shown).to_list()
+    return int(repeated.sum()), [r + FIRST_DATA_LINE for r in rows]
+
+
+def describe_duplicates(data: Appointments) -> str | None:
+    """One line about repeated AppointmentIDs, or None when every ID is unique."""
+    count, lines = duplicate_ids(data)
+    if not count:
+        return None
+    where = ", ".join(map(str, lines)) + (", ..." if count > len(lines) else "")
+    return f"{data.source}: {count} row(s) repeat an earlier AppointmentID (lines {where})"
 
 
 def check_trainable(data: Appointments, min_rows: int = 50, min_per_class: int = 10) -> None:
-    """Raise unless ``data`` has labels, enough rows and enough of both classes to train on."""
+    """Raise unless ``data`` has labels, unique appointment IDs, enough rows and enough of both
+    classes to train on."""
+    duplicates = describe_duplicates(data)
+    if duplicates:
+        raise NoshowError(duplicates + "; an appointment must appear once to be learnt from once")
     if not data.has_label:
         raise NoshowError(f"{data.source}: missing column '{S.LABEL}' needed for training")
     if len(data) < min_rows:
@@ -371,7 +488,11 @@ def summarize(data: Appointments) -> dict:
         "scheduled_days": [str(frame[S.SCHEDULED_DATE].min()), str(frame[S.SCHEDULED_DATE].max())],
         "same_day_share": float((frame[S.APPOINTMENT_DATE] <= frame[S.SCHEDULED_DATE]).mean()),
         "quirks": [{"name": q.name, "count": q.count, "handling": q.handling} for q in data.quirks],
+        "duplicate_appointment_ids": duplicate_ids(data)[0],
     }
+    if data.text_format is not None:
+        summary["encoding"] = data.text_format.encoding
+        summary["separator"] = SEPARATORS.get(data.text_format.separator, data.text_format.separator)
     if data.has_label:
         summary["no_show_rate"] = float(frame[S.TARGET].mean())
         summary["no_shows"] = int(frame[S.TARGET].sum())
@@ -397,8 +518,11 @@ def format_summary(summary: dict) -> str:
         f"patients:          {summary['patients']:,}",
         f"neighbourhoods:    {summary['neighbourhoods']}",
         f"same-day bookings: {summary['same_day_share']:.1%}",
-        "quirks:",
+        f"duplicate IDs:     {summary['duplicate_appointment_ids']:,}",
     ]
+    if "encoding" in summary:
+        lines.append(f"read as:           {summary['encoding']}, {summary['separator']}-separated")
+    lines.append("quirks:")
     for quirk in summary["quirks"]:
         lines.append(f"  {quirk['name']}: {quirk['count']:,} rows -> {quirk['handling']}")
     return "\n".join(lines)

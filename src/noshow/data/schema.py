@@ -12,11 +12,12 @@ APPOINTMENT_DAY = "AppointmentDay"
 AGE = "Age"
 NEIGHBOURHOOD = "Neighbourhood"
 SMS_RECEIVED = "SMS_received"
+SCHOLARSHIP = "Scholarship"
 HANDICAP = "Handcap"
 LABEL = "No-show"
 
 # 0/1 columns, in file order.
-CONDITION_FLAGS = ("Scholarship", "Hipertension", "Diabetes", "Alcoholism")
+CONDITION_FLAGS = (SCHOLARSHIP, "Hipertension", "Diabetes", "Alcoholism")
 FLAG_COLUMNS = (*CONDITION_FLAGS, SMS_RECEIVED)
 
 # Every column a file must have to be scored (the label is needed only to train or evaluate).

@@ -24,15 +24,34 @@ from noshow.data import schema as S
 from noshow.data.features import CATEGORICAL
 from noshow.data.loader import Appointments
 from noshow.errors import NoshowError
-from noshow.evaluation.metrics import (CONFUSION, INTERVAL_METRICS, SCALAR_METRICS, best_f1_threshold, bootstrap_ci,
+from noshow.evaluation.metrics import (CALIBRATION_METRICS, CONFUSION, INTERVAL_METRICS, SCALAR_METRICS, average_precision,
+                                      best_f1_threshold, bootstrap_ci,
                             classification_metrics)
+from noshow.clinic.calibration import expected_calibration_error, fit_calibrator
+from noshow.clinic.policies import Capacity
+from noshow.clinic.fairness import fairness_table, findings, subgroups
 from noshow.data.prepare import Prepared, prepare
+from noshow.evaluation import decisions as D
 from noshow.nn.config import MLPConfig
 from noshow.training import BACKENDS as TWINS
 from noshow.training.worker import save_parts
 
 SCHEMA_VERSION = 1
+FAIRNESS_SHARE = 0.10  # the call list the fairness audit examines: 10% of each day's appointments
 COST_METRICS = ("train_seconds", "epochs", "seconds_per_epoch", "seconds_to_95pct", "import_rss_mb", "peak_rss_mb")
+# The fields of metrics.json that measure the machine rather than the model: wall times and memory.
+# Every other field is identical when the same command and seed run again on the same machine.
+VARYING_FIELDS = ("train_seconds", "seconds_per_epoch", "seconds_to_95pct", "import_rss_mb", "peak_rss_mb",
+                  "seconds", "compare_seconds")
+
+
+def without_varying_fields(value):
+    """``value`` (metrics.json's content) with every :data:`VARYING_FIELDS` key removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: without_varying_fields(v) for k, v in value.items() if k not in VARYING_FIELDS}
+    if isinstance(value, list):
+        return [without_varying_fields(v) for v in value]
+    return value
 
 # Figures reported by the original study (not reruns; its splits and settings differed).
 REPORTED = {
@@ -50,6 +69,7 @@ class ModelRun:
     name: str
     per_seed: list[dict] = field(default_factory=list)
     test_probability: np.ndarray | None = None  # first seed, for the figures
+    uncalibrated: np.ndarray | None = None  # first seed before calibration (twins only)
     extra: dict = field(default_factory=dict)
 
     def add(self, y_val, p_val, y_test, p_test, threshold: float | None = None, seed: int = 0) -> None:
@@ -65,7 +85,7 @@ class ModelRun:
 
     def summary(self) -> dict:
         """Means over seeds (and std, per_seed and ci95 when there are several), per metrics.json."""
-        keys = [*SCALAR_METRICS, *[k for k in COST_METRICS if k in self.per_seed[0]]]
+        keys = [*SCALAR_METRICS, *[k for k in (*CALIBRATION_METRICS, *COST_METRICS) if k in self.per_seed[0]]]
         out = {k: float(np.mean([s[k] for s in self.per_seed])) for k in keys}
         out[CONFUSION] = self.per_seed[0][CONFUSION]
         out["ci95"] = {m: [float(np.mean([s["ci95"][m][i] for s in self.per_seed])) for i in (0, 1)]
@@ -79,6 +99,12 @@ class ModelRun:
 
 # --------------------------------------------------------------------------------------------------
 # The twins, each in its own process
+
+
+def _logit(probability: np.ndarray) -> np.ndarray:
+    """Log-odds of probabilities saved by a worker (float64; clipped away from 0 and 1)."""
+    p = np.clip(np.asarray(probability, np.float64), 1e-12, 1 - 1e-12)
+    return np.log(p) - np.log1p(-p)
 
 
 def seconds_to_fraction(history: list[dict], fraction: float = 0.95) -> float:
@@ -140,8 +166,20 @@ def twin_run(result: dict, prepared: Prepared, folder: Path) -> ModelRun:
     y_val, y_test = prepared.y[prepared.split.val], prepared.y[prepared.split.test]
     for record in result["runs"]:
         seed = record["seed"]
-        p_val, p_test = (np.load(folder / f"{result['backend']}_seed{seed}_{part}.npy") for part in ("val", "test"))
-        run.add(y_val, p_val, y_test, p_test, seed=seed)  # threshold: max F1 on validation
+        raw_val, raw_test = (np.load(folder / f"{result['backend']}_seed{seed}_{part}.npy") for part in ("val", "test"))
+        # Calibrated on validation rows as a model for use is (strictly increasing: same order, same
+        # PR AUC); the threshold is then max F1 on the calibrated validation probabilities.
+        calibrator = fit_calibrator(_logit(raw_val), y_val)
+        p_val, p_test = calibrator(_logit(raw_val)), calibrator(_logit(raw_test))
+        run.add(y_val, p_val, y_test, p_test, seed=seed)
+        run.per_seed[-1].update(
+            ece=expected_calibration_error(y_test, p_test),
+            ece_uncalibrated=expected_calibration_error(y_test, raw_test),
+            brier_uncalibrated=float(np.mean((raw_test - y_test) ** 2)),
+            pr_auc_uncalibrated=average_precision(y_test, raw_test),
+        )
+        if run.uncalibrated is None:
+            run.uncalibrated = raw_test
         history = record["history"]
         run.per_seed[-1].update(
             train_seconds=record["train_seconds"],
@@ -249,7 +287,7 @@ def compare(data: Appointments, config: MLPConfig, split: str = "random", split_
         twins = [twin_run(result, prepared, folder)
                  for result in run_twins(width, config, seed_list, threads, device, progress, folder, side_by_side)]
     bayes = data.frame[S.TRUE_PROBABILITY].to_numpy() if data.synthetic and data.has_true_probability else None
-    runs = twins + reference_runs(prepared, seed_list, bayes)
+    runs = twins + reference_runs(prepared, seed_list, bayes) + [rule_run(prepared)]
     metrics = {
         "schema_version": SCHEMA_VERSION,
         "data": {"source": data.source, "synthetic": data.synthetic, "sha256": data.sha256, "rows": len(data),
@@ -260,11 +298,44 @@ def compare(data: Appointments, config: MLPConfig, split: str = "random", split_
         "reported": REPORTED,
         "twin_agreement": twin_agreement(twins),
         "machine": {**machine(), "threads": threads, "device": device, "twins_side_by_side": side_by_side},
+        **clinic_evaluation(prepared, twins),
         "compare_seconds": time.perf_counter() - started,
     }
     curves = {run.name: run.test_probability for run in runs}
+    curves.update({f"{run.name}_uncalibrated": run.uncalibrated for run in twins})
     curves["y_test"] = prepared.y[prepared.split.test]
     return metrics, curves
+
+
+def rule_run(prepared: Prepared) -> ModelRun:
+    """The rule a clinic can apply without a model, scored at its own operating point."""
+    flags = D.rule_flags(prepared.raw)
+    run = ModelRun(D.RULE_NAME)
+    run.add(None, None, prepared.y[prepared.split.test], flags[prepared.split.test], threshold=0.5)
+    return run
+
+
+def clinic_evaluation(prepared: Prepared, twins: list[ModelRun]) -> dict:
+    """What a clinic decides with each twin's seed-0 calibrated test probabilities: call lists at
+    shares of each day, the decision curve, and the fairness audit of the 10% call list (the rule
+    without a model gets the same call lists)."""
+    test = prepared.split.test
+    frame = prepared.data.frame[test]
+    y = prepared.y[test]
+    day = frame[S.APPOINTMENT_DATE].to_physical().to_numpy()
+    ids = frame[S.APPOINTMENT_ID].to_numpy()
+    groups = subgroups(frame)
+    rule = D.rule_flags(prepared.raw)[test]
+    out = {"decisions": {D.RULE_NAME: D.call_lists(y, rule, day, ids)}, "decision_curve": {}, "fairness": {},
+           "fairness_findings": {}, "fairness_call_share": FAIRNESS_SHARE}
+    for run in twins:
+        p = run.test_probability
+        out["decisions"][run.name] = D.call_lists(y, p, day, ids)
+        out["decision_curve"][run.name] = D.decision_curve(y, p)
+        flagged = Capacity(call_share=FAIRNESS_SHARE).flags(p, day, ids, 0.5).astype(bool)
+        out["fairness"][run.name] = fairness_table(y, p, flagged, groups)
+        out["fairness_findings"][run.name] = findings(out["fairness"][run.name], float(flagged.mean()))
+    return out
 
 
 def twin_agreement(twins: list[ModelRun]) -> dict:

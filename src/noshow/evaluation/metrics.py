@@ -15,6 +15,9 @@ import numpy as np
 # Scalar metrics of every model, in report order (metrics.json keys).
 SCALAR_METRICS = ("accuracy", "precision", "recall", "f1", "pr_auc", "roc_auc", "brier", "threshold", "f1_at_0_5")
 CONFUSION = "confusion_matrix"  # [[TN, FP], [FN, TP]]
+# The twins' calibration on test, per seed: their probabilities are calibrated on validation rows
+# (noshow.clinic.calibration), and these say what that changed ("brier" above is calibrated).
+CALIBRATION_METRICS = ("ece", "ece_uncalibrated", "brier_uncalibrated", "pr_auc_uncalibrated")
 INTERVAL_METRICS = ("pr_auc", "f1")  # metrics given bootstrap 95% intervals
 
 

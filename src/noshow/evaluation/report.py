@@ -14,9 +14,12 @@ from noshow.files import atomic_path
 from noshow.evaluation.metrics import CONFUSION
 from noshow.training import BACKENDS as TWINS
 
+METRICS_FILE = "metrics.json"  # the report's data; its presence marks a folder as a report
+
 LABELS = {"numpy": "NumPy twin", "torch": "PyTorch twin", "logistic_regression": "logistic regression",
           "gradient_boosting": "gradient-boosted trees", "always_show": "always show",
-          "bayes_limit": "Bayes limit (true probabilities)"}
+          "bayes_limit": "Bayes limit (true probabilities)",
+          "no_show_rule": "rule without a model (2+ earlier no-shows or booked 15+ days ahead)"}
 TABLE_METRICS = ("pr_auc", "roc_auc", "f1", "precision", "recall", "accuracy", "brier", "threshold", "f1_at_0_5")
 FIGURES = {
     "pr_curves.png": "Precision-recall curves on the test set",
@@ -25,8 +28,12 @@ FIGURES = {
     "confusion_torch.png": "Confusion matrix, PyTorch twin (test set, validation threshold)",
     "training_curves.png": "Training loss and validation PR AUC, per epoch and per second",
     "cost.png": "Memory and time of each twin, measured the same way",
-    "calibration.png": "Calibration on the test set",
+    "calibration.png": "Calibration on the test set, before (dashed) and after calibration",
+    "decision_curve.png": "Decision curve: net benefit of calling everyone above a risk threshold",
 }
+CARD_FILE = "model_card.md"
+PDF_FILE = "report.pdf"
+CURVE_SKIP = ("y_test", "always_show", "no_show_rule")  # constant or 0/1 scores have no curve
 
 
 def _plt():
@@ -52,7 +59,7 @@ def figure_curves(curves: dict, out: Path) -> None:
     for filename, kind in (("pr_curves.png", "pr"), ("roc_curves.png", "roc")):
         fig, ax = plt.subplots(figsize=(6.4, 5))
         for name, p in curves.items():
-            if name == "y_test" or p is None or name == "always_show":
+            if name in CURVE_SKIP or p is None or name.endswith("_uncalibrated"):
                 continue
             if kind == "pr":
                 precision, recall, _ = precision_recall_curve(y, p)
@@ -135,14 +142,33 @@ def figure_calibration(curves: dict, out: Path) -> None:
     y = curves["y_test"]
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for name, p in curves.items():
-        if name in ("y_test", "always_show") or p is None:
+        if name in CURVE_SKIP or p is None:
             continue
         observed, predicted = calibration_curve(y, p, n_bins=10, strategy="quantile")
-        ax.plot(predicted, observed, marker="o", label=LABELS.get(name, name))
+        before = name.endswith("_uncalibrated")
+        label = LABELS.get(name.removesuffix("_uncalibrated"), name) + (" (uncalibrated)" if before else "")
+        ax.plot(predicted, observed, marker="o", ls="--" if before else "-", alpha=0.6 if before else 1, label=label)
     ax.plot([0, 1], [0, 1], color="grey", ls=":", label="perfectly calibrated")
     ax.set(xlabel="mean predicted probability", ylabel="observed no-show rate", title=FIGURES["calibration.png"])
     ax.legend(fontsize=8)
     _save(fig, out / "calibration.png")
+
+
+def figure_decision_curve(metrics: dict, out: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    curves = metrics["decision_curve"]
+    for name, curve in curves.items():
+        ax.plot(curve["threshold"], curve["net_benefit"], label=LABELS.get(name, name))
+    first = next(iter(curves.values()))
+    ax.plot(first["threshold"], first["treat_all"], color="grey", ls="--", label="call everyone")
+    ax.axhline(0, color="black", lw=0.8, label="call no one")
+    top = max(max(c["net_benefit"]) for c in curves.values())
+    ax.set(xlabel="threshold probability (the risk at which a call is worth its cost)",
+           ylabel="net benefit (no-shows reached per appointment)", ylim=(-0.02, top * 1.3 + 0.01),
+           title=FIGURES["decision_curve.png"])
+    ax.legend(fontsize=8)
+    _save(fig, out / "decision_curve.png")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -229,6 +255,47 @@ def interpretation(metrics: dict) -> list[str]:
     return lines
 
 
+def calibration_table(metrics: dict) -> list[str]:
+    rows = ["| twin | ECE before → after | Brier before → after | PR AUC before → after |", "|---|---|---|---|"]
+    for twin in TWINS:
+        m = metrics["models"][twin]
+        rows.append(f"| {LABELS[twin]} | {m['ece_uncalibrated']:.4f} → {m['ece']:.4f} | "
+                    f"{m['brier_uncalibrated']:.4f} → {m['brier']:.4f} | {m['pr_auc_uncalibrated']:.4f} → {m['pr_auc']:.4f} |")
+    return rows
+
+
+def decisions_table(metrics: dict) -> list[str]:
+    shares = [row["share"] for row in next(iter(metrics["decisions"].values()))]
+    header = "| call list | " + " | ".join(f"{s:.0%} of each day: precision / recall / lift" for s in shares) + " |"
+    rows = [header, "|---|" + "---|" * len(shares)]
+    for name, lists in metrics["decisions"].items():
+        cells = [f"{r['precision']:.3f} / {r['recall']:.3f} / {r['lift']:.2f}" for r in lists]
+        rows.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def fairness_section(metrics: dict) -> list[str]:
+    share = metrics.get("fairness_call_share", 0.1)
+    lines = [f"The call list audited: {share:.0%} of each day's appointments, highest calibrated risk first. "
+             "Calibration gap = mean predicted minus observed no-show rate; call share against no-show share "
+             "says whether a group gets its part of the calls.", ""]
+    for twin, table in metrics["fairness"].items():
+        lines += [f"### {LABELS[twin]}", ""]
+        found = metrics["fairness_findings"][twin]
+        lines += ["Findings (|gap| > 0.05, or flag rate over 2x or under 0.5x the overall rate):", ""]
+        lines += [f"- {f}" for f in found] or ["- none"]
+        lines += ["", "| attribute | group | rows | no-show rate | PR AUC | calibration gap | flag rate | "
+                  "call share | no-show share | recall |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in table:
+            pr = "–" if r["pr_auc"] is None else f"{r['pr_auc']:.3f}"
+            recall = "–" if r["recall"] is None else f"{r['recall']:.3f}"
+            lines.append(f"| {r['attribute']} | {r['group']} | {r['rows']:,} | {r['no_show_rate']:.3f} | {pr} | "
+                         f"{r['calibration_gap']:+.3f} | {r['flag_rate']:.3f} | {r['call_share']:.3f} | "
+                         f"{r['no_show_share']:.3f} | {recall} |")
+        lines.append("")
+    return lines
+
+
 def markdown(metrics: dict, image=lambda name: name) -> str:
     d, mach = metrics["data"], metrics["machine"]
     source = ("**synthetic data**: " if d["synthetic"] else "") + d["source"]
@@ -241,8 +308,13 @@ def markdown(metrics: dict, image=lambda name: name) -> str:
         f"Machine: {mach['platform']}, {mach['cpus']} CPUs, {mach['threads']} threads per twin{' (twins trained side by side)' if mach.get('twins_side_by_side') else ''}; "
         f"Python {mach['python']}, NumPy {mach['numpy']}, PyTorch {mach['torch']}, scikit-learn {mach['scikit-learn']}.",
         "",
-        "Thresholds were chosen on validation data (maximum F1) and applied unchanged to the test set; "
-        "every number below is on the test set. With several seeds: mean ± standard deviation.",
+        "Thresholds and calibration were chosen on validation data (maximum F1) and applied unchanged to the "
+        "test set; every number below is on the test set. With several seeds: mean ± standard deviation.",
+        "",
+        ("This is the **time split**: the most recent days are held out, so these numbers are the honest "
+         "estimate of how the model meets future appointments." if d["split"] == "time" else
+         "This split mixes days; for how the model meets future appointments, read `noshow compare "
+         "--split time` (the most recent days held out)."),
         "",
         "## Findings",
         "",
@@ -257,6 +329,22 @@ def markdown(metrics: dict, image=lambda name: name) -> str:
                     f"F1 {v['ci95']['f1'][0]:.3f}–{v['ci95']['f1'][1]:.3f}"
                     for k, v in metrics["models"].items() if k != "always_show"),
         "",
+        "## Calibration (fitted on validation rows; ECE with 10 equal-mass bins)",
+        "",
+        *calibration_table(metrics),
+        "",
+        "## Decisions: who to call",
+        "",
+        "Each day's highest calibrated risks, as `noshow predict --call-share` flags them; precision = share of "
+        "the called who would have missed, recall = share of all no-shows called, lift = precision over the "
+        f"no-show rate ({metrics['data']['positive_rate']:.3f}). The rule without a model is what a clinic can "
+        "do from its own records; the network has to beat it.",
+        "",
+        *decisions_table(metrics),
+        "",
+        "## Fairness audit",
+        "",
+        *fairness_section(metrics),
         "## Cost (each twin in its own fresh process, same thread count)",
         "",
         *cost_table(metrics),
@@ -341,7 +429,10 @@ def write_report(metrics: dict, curves: dict, out: Path) -> list[Path]:
     figure_training(metrics, out)
     figure_cost(metrics, out)
     figure_calibration(curves, out)
-    with atomic_path(out / "metrics.json") as tmp:
+    figure_decision_curve(metrics, out)
+    with atomic_path(out / CARD_FILE) as tmp:
+        tmp.write_text(model_card(metrics))
+    with atomic_path(out / METRICS_FILE) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(markdown(metrics))
@@ -351,7 +442,25 @@ def write_report(metrics: dict, curves: dict, out: Path) -> list[Path]:
 
     with atomic_path(out / "report.html") as tmp:
         tmp.write_text(to_html(markdown(metrics, image=embedded), "noshow comparison report"))
-    return [out / n for n in ("metrics.json", "report.md", "report.html", *FIGURES)]
+    from noshow.evaluation.pdf import write_pdf
+
+    with atomic_path(out / PDF_FILE) as tmp:
+        write_pdf(metrics, out, tmp)
+    return [out / n for n in (METRICS_FILE, "report.md", "report.html", PDF_FILE, CARD_FILE, *FIGURES)]
+
+
+def model_card(metrics: dict) -> str:
+    """The model card of the models this comparison trained (the NumPy twin's subgroup table)."""
+    from noshow.clinic.card import card_markdown
+
+    d, config = metrics["data"], metrics["config"]
+    model = (f"multilayer perceptron {tuple(config['hidden'])}, {config['activation']}, dropout {config['dropout']}, "
+             f"{config['members']} network(s) averaged, calibrated on validation rows; NumPy and PyTorch twins")
+    chosen = {LABELS[t]: metrics["models"][t] for t in TWINS}
+    chosen[LABELS["gradient_boosting"]] = metrics["models"]["gradient_boosting"]
+    chosen[LABELS["no_show_rule"]] = metrics["models"]["no_show_rule"]
+    return card_markdown("noshow model card (comparison run)", model, d, d["split"], "test", chosen,
+                         subgroups=metrics["fairness"]["numpy"])
 
 
 def console_summary(metrics: dict) -> str:

@@ -20,6 +20,21 @@ DTYPES = ("float32", "float64")
 LEAKY_SLOPE = 0.01  # torch.nn.LeakyReLU's default
 
 
+# The settings with a fixed set of values, for validation and for the command line's choices.
+CHOICES = {"activation": ACTIVATIONS, "loss": LOSSES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
+           "init": INITS, "dtype": DTYPES}
+# One line of help per setting where its name is not enough (the command line shows them).
+HELP = {
+    "hidden": "hidden widths, e.g. 64,32",
+    "pos_weight": "positive-class loss weight, or 'balanced' (n_negative / n_positive)",
+    "focal_gamma": "focusing parameter of loss=focal",
+    "weight_decay": "L2 for sgd and adam, decoupled for adamw",
+    "patience": "epochs without a better validation PR AUC before stopping; 0 disables early stopping",
+    "members": "networks trained from different seeds whose logits are averaged",
+    "seed": "initial weights, batch order, dropout",
+}
+
+
 @dataclass
 class MLPConfig:
     """Architecture and training settings of the MLP (both backends).
@@ -57,14 +72,7 @@ class MLPConfig:
 
     def __post_init__(self):
         self.hidden = tuple(int(h) for h in self.hidden)
-        for name, allowed in (
-            ("activation", ACTIVATIONS),
-            ("loss", LOSSES),
-            ("optimizer", OPTIMIZERS),
-            ("schedule", SCHEDULES),
-            ("init", INITS),
-            ("dtype", DTYPES),
-        ):
+        for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         if not self.hidden or min(self.hidden) < 1:
@@ -73,7 +81,14 @@ class MLPConfig:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
         if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1 or self.members < 1 or self.patience < 0:
             raise ValueError("lr, epochs, batch_size and members must be positive and patience non-negative")
-        if self.pos_weight != "balanced" and not float(self.pos_weight) > 0:
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive finite number, not {self.lr}")
+        for name in ("weight_decay", "momentum", "focal_gamma"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"{name} must be a finite non-negative number, not {getattr(self, name)}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, not {self.seed}")
+        if self.pos_weight != "balanced" and not (math.isfinite(float(self.pos_weight)) and float(self.pos_weight) > 0):
             raise ValueError(f"pos_weight must be positive or 'balanced', not {self.pos_weight!r}")
 
     @property

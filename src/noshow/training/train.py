@@ -12,6 +12,7 @@ import numpy as np
 
 from noshow.clinic.calibration import Calibrator, expected_calibration_error, fit_calibrator
 from noshow.clinic.reasons import REFERENCE_KEY, reference_values
+from noshow.clinic.drift import PROFILE_KEY, training_profile
 from noshow.data import schema as S
 from noshow.data.encoded import ChunkStore
 from noshow.data.features import FeaturePipeline
@@ -63,8 +64,13 @@ def train_model(prepared: Prepared, backend: str, config: MLPConfig, progress: b
     data = prepared.data
     data_record = {"source": data.source, "sha256": data.sha256, "synthetic": data.synthetic,
                    "rows": len(data), **rows_used(prepared)}
-    reference = None if prepared.raw is None else reference_values(prepared.raw[prepared.split.train])
-    return _finish(model, result, prepared.pipeline, X_val, y_val, data_record, calibration, reference), result
+    reference = profile = None
+    if prepared.raw is not None:
+        train_raw = prepared.raw[prepared.split.train]
+        reference = reference_values(train_raw)
+        profile = training_profile(train_raw, prepared.data.frame[S.APPOINTMENT_DATE][prepared.split.train])
+    return _finish(model, result, prepared.pipeline, X_val, y_val, data_record, calibration, reference,
+                   profile), result
 
 
 def train_streamed(path: str | Path, backend: str, config: MLPConfig, progress: bool = False,
@@ -100,7 +106,7 @@ def streamed_reference(path: str | Path) -> dict:
 
 
 def _finish(model: Ensemble, result: EnsembleResult, pipeline: FeaturePipeline, X_val, y_val,
-            data_record: dict, calibration: str, reference: dict | None) -> TrainedModel:
+            data_record: dict, calibration: str, reference: dict | None, profile: dict | None = None) -> TrainedModel:
     """The trained model: calibration map and max-F1 threshold of the averaged model on the
     validation rows (an :class:`~noshow.data.encoded.Encoded` with labels ``y_val``, or a chunk
     store holding them), and the record of how it was made."""
@@ -111,15 +117,18 @@ def _finish(model: Ensemble, result: EnsembleResult, pipeline: FeaturePipeline, 
     metadata["training"].update(record)
     if reference is not None:
         metadata[REFERENCE_KEY] = reference
+    if profile is not None:
+        metadata[PROFILE_KEY] = profile
     return TrainedModel(model.config, result.parameters, pipeline, threshold, metadata, calibrator)
 
 
 def training_metadata(backend: str, data_record: dict, result: EnsembleResult, val_pr_auc: float) -> dict:
-    """The model file's record of what it was trained on and how training went."""
+    """The model file's record of what it was trained on and how training went. It holds no wall
+    times, so that the same command and seed write a byte-identical model file."""
     return {
         "trained_with": backend,
         "data": data_record,
         "training": {"members": len(result.members), "epochs_run": result.epochs_run,
-                     "best_epochs": result.best_epochs, "train_seconds": result.train_seconds,
+                     "best_epochs": result.best_epochs,
                      "pos_weight": result.pos_weight, "val_pr_auc": float(val_pr_auc)},
     }
