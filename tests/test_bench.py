@@ -47,3 +47,14 @@ def test_bench_json_has_the_documented_keys(small_data, tmp_path):
     assert set(saved["floor_ratio"]) == {"numpy", "torch", "sklearn_mlp"}
     assert saved["floor_ratio"]["numpy"] == saved["seconds_per_epoch"]["numpy"] / saved["blas_floor_seconds_per_epoch"]
     assert paths[1].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_twin_workers_run_blas_on_the_threads_they_are_given(small_data, tmp_path):
+    from noshow.evaluation.compare import run_twin
+    from noshow.training.worker import save_parts
+
+    prepared = prepare(small_data)
+    save_parts(tmp_path, prepared.features, prepared.y, prepared.split)
+    config = MLPConfig(hidden=(8,), epochs=1, members=1)
+    result = run_twin("numpy", prepared.features.width, config, [0], 1, "cpu", False, tmp_path, validate=False)
+    assert result["blas_threads"] == 1

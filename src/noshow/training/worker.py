@@ -92,6 +92,14 @@ def run(spec: dict) -> dict:
     """Train ``spec['backend']`` once per seed; return costs and histories (see module doc)."""
     _import_stack(spec["backend"])
     import_rss = rss_mb()
+    # `python -m noshow.training.worker` imports the noshow.training package, hence NumPy and its
+    # BLAS pool, before __main__ below can set the thread variables: the pool must be resized here.
+    # (Unpinned, the NumPy twin ran on every CPU whatever --threads said: 5-8 s per epoch instead of
+    # 0.9 s on this shared 2-CPU host, where two BLAS threads wait on each other.)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threadpool_limits(spec["threads"])
+    blas_threads = max((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=0)
     if spec["backend"] == "torch":
         import torch
 
@@ -123,7 +131,8 @@ def run(spec: dict) -> dict:
             "best_epochs": result.best_epochs,
             "history": [vars(h) for h in result.history],  # the first member's
         })
-    return {"backend": spec["backend"], "threads": spec["threads"], "import_rss_mb": import_rss,
+    return {"backend": spec["backend"], "threads": spec["threads"], "blas_threads": blas_threads,
+            "import_rss_mb": import_rss,
             "peak_rss_mb": peak_rss_mb(), "runs": runs}
 
 
