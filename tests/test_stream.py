@@ -115,7 +115,11 @@ def test_streamed_predict_gives_the_in_memory_scores_with_history(scored):
     # float32 sums depend on the chunk a row is scored in: 1e-7 apart before rounding to 6 decimals
     assert (memory["no_show_probability"] - stream["no_show_probability"]).abs().max() <= 2e-6
     assert (memory["flagged"] != stream["flagged"]).sum() <= 1
-    assert (memory["rank_in_day"] != stream["rank_in_day"]).sum() <= 2  # a near-tie may swap
+    # A rank may differ only where two appointments of the day are a near-tie (1e-5) in risk.
+    swapped = memory.filter(memory["rank_in_day"] != stream["rank_in_day"])
+    for day, risk in swapped.select("AppointmentDay", "no_show_probability").iter_rows():
+        same_day = memory.filter(pl.col("AppointmentDay") == day)["no_show_probability"]
+        assert ((same_day - risk).abs() < 1e-5).sum() >= 2, (day, risk)
 
 
 def test_streamed_predict_writes_whole_days_in_date_order(scored, small_data):
@@ -124,3 +128,14 @@ def test_streamed_predict_writes_whole_days_in_date_order(scored, small_data):
     days = small_data.frame.select(S.APPOINTMENT_ID, S.APPOINTMENT_DATE)
     order = scored["stream"].join(days, on=S.APPOINTMENT_ID, how="left", maintain_order="left")[S.APPOINTMENT_DATE]
     assert order.is_sorted()
+
+
+def test_out_of_core_parts_take_the_in_memory_split_fractions(small_csv, small_data):
+    from noshow.data.splits import make_split
+    from noshow.data.stream import _part, typed_batches
+
+    parts = np.concatenate([_part(batch, 0).to_numpy() for batch in typed_batches(small_csv)])
+    in_memory = make_split(small_data.frame, "random", seed=0).sizes()
+    n = len(parts)
+    for code, name in ((1, "n_val"), (2, "n_test")):
+        assert abs((parts == code).mean() - in_memory[name] / n) < 0.02, name

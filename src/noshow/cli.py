@@ -265,7 +265,7 @@ def _is_large(path: str | None) -> bool:
 
 
 def _predict_streamed(args, model, policy) -> int:
-    from noshow.predict_stream import predict_file
+    from noshow.clinic.scoring_stream import predict_file
 
     if not args.data:
         raise NoshowError("--stream needs --data FILE")

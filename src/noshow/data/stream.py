@@ -28,13 +28,17 @@ import numpy as np
 import polars as pl
 
 from noshow.data import schema as S
+from noshow.data.splits import TEST_FRACTION, VAL_FRACTION
 from noshow.data.loader import FIRST_DATA_LINE, check_columns, typed_frame
 from noshow.data.encoded import ChunkStore
 from noshow.errors import NoshowError
 from noshow.data.features import HISTORY_INPUTS, FeaturePipeline, history_features, raw_features
 
 PART = "_part"  # 0: train, 1: validation, 2: test
-VAL_SHARE, TEST_SHARE = 0.1, 0.2
+# The same shares of rows as the in-memory splits: the test fraction of all rows, then the
+# validation fraction of the rest.
+TEST_SHARE = TEST_FRACTION
+VAL_SHARE = VAL_FRACTION * (1 - TEST_FRACTION)
 
 
 READ_BYTES = 1 << 20  # Arrow's read block: its reader buffers tens of blocks (seen: 175 MB at 1 MB

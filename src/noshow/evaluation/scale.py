@@ -4,7 +4,7 @@ out-of-core scoring, each in a fresh process so that its peak memory is its own.
 - :func:`_train_job`: features out of core (:func:`noshow.data.stream.build_store`) and one epoch
   of the NumPy twin from the chunk store; then saves a model of the default architecture (untrained
   weights score at the same speed) for the scoring job.
-- :func:`_predict_job`: ``noshow predict`` out of core (:func:`noshow.predict_stream.predict_file`),
+- :func:`_predict_job`: ``noshow predict`` out of core (:func:`noshow.clinic.scoring_stream.predict_file`),
   CSV in, the call list's table out (calibrated risk, rank in the day, flag, reasons).
 
 ``python -m noshow.evaluation.scale JOB ARGS... RESULT.json`` runs one job.
@@ -52,7 +52,7 @@ def _train_job(csv: str, threads: int, epochs: int, model_path: str) -> dict:
 def _predict_job(csv: str, threads: int, model_path: str) -> dict:
     """Score ``csv`` out of core with the model at ``model_path``; time and memory (CSV in, CSV out)."""
     from noshow.model import TrainedModel
-    from noshow.predict_stream import predict_file
+    from noshow.clinic.scoring_stream import predict_file
     from noshow.training.worker import peak_rss_mb
 
     started = time.perf_counter()
