@@ -71,10 +71,10 @@ def test_calls_per_day_flags_exactly_min_k_n_of_each_day(model, small_data, back
 
 
 def test_cost_policy_flags_exactly_the_rows_worth_a_call(model, small_data):
-    policy = Cost(slot_value=100.0, call_cost=20.0, call_effect=0.5)
+    policy = Cost(slot_value=100.0, call_cost=10.0, call_effect=0.5)
     scores = scoring.score(model, small_data, policy=policy)
     p = model.predict_proba(small_data)
-    assert scores["flagged"].to_list() == (p * 0.5 * 100 > 20).astype(int).tolist()
+    assert scores["flagged"].to_list() == (p * 0.5 * 100 > 10).astype(int).tolist()
     assert 0 < scores["flagged"].sum() < scores.height
 
 
