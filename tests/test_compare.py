@@ -172,7 +172,7 @@ def test_compare_into_a_file_path_is_a_user_error(small_csv, tmp_path):
 
 
 @pytest.mark.slow
-def test_synthetic_compare_reports_bayes_limit_and_twins_come_close(tmp_path):
+def test_synthetic_compare_ranks_the_models_as_the_real_file_does(tmp_path):
     out = tmp_path / "synthetic"
     result = run_cli("compare", "--out", str(out), "--quiet")
     assert result.returncode == 0, result.stderr
@@ -180,9 +180,12 @@ def test_synthetic_compare_reports_bayes_limit_and_twins_come_close(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["data"]["synthetic"] is True
     assert "synthetic data" in (out / "report.md").read_text()
-    limit = metrics["models"]["bayes_limit"]["pr_auc"]
+    models = {name: m["pr_auc"] for name, m in metrics["models"].items()}
     for twin in TWINS:
-        assert limit - metrics["models"][twin]["pr_auc"] < 0.02
+        # The generator's interactions are out of reach of a model additive in its inputs.
+        assert models["logistic_regression"] + 0.01 <= models[twin] < models["bayes_limit"]
+        assert models["bayes_limit"] - models[twin] < 0.02
+        assert abs(models[twin] - models["gradient_boosting"]) < 0.005
 
 
 @pytest.mark.realdata

@@ -58,7 +58,7 @@ def score(model: "TrainedModel", data: "Appointments", history: "Appointments | 
     if past is not None:
         raw = raw_features(frame, past=past)
     else:
-        raw = raw_features(frame, None if history is None else _other_appointments(history.frame, frame))
+        raw = raw_features(frame, None if history is None else history.frame)  # counts shared rows once
     encoded = model.pipeline.encode(raw, model.config.np_dtype)
     probability = model.calibrator(model.predict_logits(encoded, backend, device))
     _, sizes = reason_sizes(model, raw, backend, device, encoded)
@@ -74,12 +74,6 @@ def score(model: "TrainedModel", data: "Appointments", history: "Appointments | 
         FLAGGED: flagged,
         REASONS: reason_strings(raw, sizes),
     })
-
-
-def _other_appointments(history: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
-    """``history`` without the appointments being scored: an export of every booking holds them too,
-    and counting them twice would double "appointments that day" and "booked together"."""
-    return history.filter(~pl.col(S.APPOINTMENT_ID).is_in(frame[S.APPOINTMENT_ID].implode()))
 
 
 def summary(scores: pl.DataFrame, policy: Policy | None, threshold: float) -> dict:
