@@ -166,6 +166,26 @@ def our_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.strip()]
 
 
+def test_a_partition_folder_trains_the_model_the_csv_trains(runs, small_csv, tmp_path):
+    from noshow.cli import main
+
+    assert main(["partition", "--data", str(small_csv), "--parts", "4", "--out", str(tmp_path / "parts")]) == 0
+    run = torch_train(tmp_path / "parts", tmp_path / "m.npz", 2, *EXACT, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    model = TrainedModel.load(tmp_path / "m.npz")
+    assert max_difference(model.parameters, runs["torch"].parameters) == 0.0
+    assert model.metadata["data"]["sha256"] == runs["torch"].metadata["data"]["sha256"]
+
+
+def test_a_partition_folder_refuses_a_number_of_processes_that_does_not_divide_its_parts(small_csv, tmp_path):
+    from noshow.distributed.shard import read_shard, write_partition
+    from noshow.errors import NoshowError
+
+    write_partition(small_csv, 4, tmp_path / "parts")
+    with pytest.raises(NoshowError, match="4 parts cannot be shared by 3 processes"):
+        read_shard(tmp_path / "parts", 0, 3)
+
+
 @needs_mpi
 def test_two_mpi_hosts_of_one_process_train_what_one_host_of_two_trains(runs, small_csv, tmp_path):
     # Hydra places one process on each named host; both names are this machine.

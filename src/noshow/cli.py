@@ -113,6 +113,15 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def cmd_partition(args) -> int:
+    from noshow.distributed.shard import write_partition
+
+    manifest = write_partition(args.data, args.parts, args.out)
+    print(f"wrote {sum(manifest['rows']):,} appointments of {args.data} as {args.parts} parts by patient "
+          f"(smallest {min(manifest['rows']):,} rows, largest {max(manifest['rows']):,}) to {args.out}")
+    return 0
+
+
 def _hidden(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(part) for part in text.split(","))
@@ -208,7 +217,8 @@ def _train_data_parallel(args, config, launch) -> int:
     from noshow.distributed.train import train_data_parallel
 
     if not args.data:
-        raise NoshowError("data-parallel training needs --data FILE (every process reads its patients from it)")
+        raise NoshowError("data-parallel training needs --data FILE or FOLDER (a CSV, or a folder from noshow "
+                          "partition; every process reads its own patients from it)")
     comm = connect(launch, args.backend, args.device, args.timeout)
     try:
         model, result = train_data_parallel(args.data, args.backend, config, comm, progress=not args.quiet,
@@ -418,6 +428,13 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=_non_negative_int, default=2016)
     synth.add_argument("--out", required=True, metavar="FILE", help="CSV to write (.gz compresses)")
     synth.set_defaults(run=cmd_synth)
+
+    partition = commands.add_parser("partition", help="split a CSV by patient into Parquet parts for data-parallel training")
+    partition.add_argument("--data", required=True, metavar="FILE", help="appointments CSV (UTF-8, comma-separated; .gz allowed)")
+    partition.add_argument("--parts", type=_positive_int, default=64,
+                           help="number of parts; any number of processes that divides it can train from the folder")
+    partition.add_argument("--out", required=True, metavar="FOLDER")
+    partition.set_defaults(run=cmd_partition)
 
     train = commands.add_parser("train", help="train a model (NumPy or PyTorch twin) and save it")
     _add_data(train)

@@ -36,7 +36,7 @@ import polars as pl
 from noshow.data import schema as S
 from noshow.data.features import FeaturePipeline, raw_features
 from noshow.distributed.comm import Comm
-from noshow.distributed.shard import read_shard
+from noshow.distributed.shard import read_shard, source_record
 from noshow.errors import NoshowError
 from noshow.nn.config import MLPConfig, balanced_pos_weight
 from noshow.training.loop import LocalPlan, fit_ensemble, make_model, predict_all
@@ -166,7 +166,6 @@ def train_data_parallel(path: str | Path, backend: str, config: MLPConfig, comm:
     (None, result) elsewhere. See the module doc for what is shared and how."""
     from noshow.clinic.drift import training_profile
     from noshow.clinic.reasons import reference_values
-    from noshow.data.loader import file_sha256
     from noshow.training.train import finish_from_logits
 
     frame, raw, part = shard_parts(path, comm.rank, comm.size)
@@ -189,7 +188,7 @@ def train_data_parallel(path: str | Path, backend: str, config: MLPConfig, comm:
     n_all = comm_sizes(comm, part)
     if comm.rank != 0:
         return None, result
-    data_record = {"source": str(path), "sha256": file_sha256(path), "synthetic": False,
+    data_record = {**source_record(path), "synthetic": False,
                    "rows": int(sum(n_all.values())), "split": "hash", **n_all, "processes": comm.size}
     train_raw = raw.filter(train)
     days = frame[S.APPOINTMENT_DATE].filter(pl.Series(train))
