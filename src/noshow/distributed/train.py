@@ -28,6 +28,7 @@ many processes there are.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +161,50 @@ def fit_pipeline(raw_train: pl.DataFrame, comm: Comm) -> FeaturePipeline:
     return FeaturePipeline().fit_statistics(FeaturePipeline.merge_statistics(parts))
 
 
+@dataclass
+class Shard:
+    """One process's rows, ready to train: ``frame`` typed rows (n,), ``raw`` their raw features,
+    ``part`` (n,) 0 train / 1 validation / 2 test, ``y`` (n,) labels, the pipeline fitted on every
+    process's training rows, the encoded training and validation rows, and ``rows`` (P,) every
+    process's number of training rows."""
+
+    frame: pl.DataFrame
+    raw: pl.DataFrame
+    part: np.ndarray
+    y: np.ndarray
+    pipeline: FeaturePipeline
+    X_train: object
+    X_val: object
+    rows: np.ndarray
+
+
+def load_shard(path: str | Path, config: MLPConfig, comm: Comm) -> Shard:
+    """Read this process's patients from ``path`` and build their features (collective)."""
+    frame, raw, part = shard_parts(path, comm.rank, comm.size)
+    train, val = part == 0, part == 1
+    rows = np.concatenate(comm.allgather(np.array([train.sum()], dtype=np.int64)))
+    n_val = int(comm.total(val.sum())[0])
+    if min(int(rows.sum()), n_val) < MIN_ROWS:
+        raise NoshowError(f"{path}: too few rows to train ({int(rows.sum())} training, {n_val} validation)")
+    pipeline = fit_pipeline(raw.filter(train), comm)
+    dtype = np.dtype(config.dtype)
+    return Shard(frame, raw, part, frame[S.TARGET].to_numpy().astype(np.int64), pipeline,
+                 pipeline.encode(raw.filter(train), dtype), pipeline.encode(raw.filter(val), dtype), rows)
+
+
+def fit_shard(shard: Shard, backend: str, config: MLPConfig, comm: Comm, progress: bool = False,
+              device: str = "cpu"):
+    """Train every member data-parallel on the processes' shards; returns (model, plan, result)."""
+    plan = ShardedPlan(comm, shard.rows, config.batch_size)
+    model = make_model(backend, len(shard.pipeline.feature_names), config, device=device)
+    for member in model.members:
+        attach(member, plan, comm, device)
+    result = fit_ensemble(model, shard.X_train, shard.y[shard.part == 0], config, shard.X_val,
+                          shard.y[shard.part == 1], progress=progress and comm.rank == 0,
+                          label=f"{backend} rank 0 of {comm.size}", plan=plan)
+    return model, plan, result
+
+
 def train_data_parallel(path: str | Path, backend: str, config: MLPConfig, comm: Comm, progress: bool = False,
                         device: str = "cpu", calibration: str = "auto"):
     """Train on ``path`` with every process of ``comm``; returns (model, result) on rank 0 and
@@ -168,33 +213,20 @@ def train_data_parallel(path: str | Path, backend: str, config: MLPConfig, comm:
     from noshow.clinic.reasons import reference_values
     from noshow.training.train import finish_from_logits
 
-    frame, raw, part = shard_parts(path, comm.rank, comm.size)
-    train, val = part == 0, part == 1
-    y = frame[S.TARGET].to_numpy().astype(np.int64)
-    rows = np.array(comm.allgather(np.array([train.sum()], dtype=np.int64)), dtype=np.int64).ravel()
-    n_val = int(comm.total(val.sum())[0])
-    if min(int(rows.sum()), n_val) < MIN_ROWS:
-        raise NoshowError(f"{path}: too few rows to train ({int(rows.sum())} training, {n_val} validation)")
-    pipeline = fit_pipeline(raw.filter(train), comm)
-    dtype = np.dtype(config.dtype)
-    X_train, X_val = pipeline.encode(raw.filter(train), dtype), pipeline.encode(raw.filter(val), dtype)
-    plan = ShardedPlan(comm, rows, config.batch_size)
-    model = make_model(backend, len(pipeline.feature_names), config, device=device)
-    for member in model.members:
-        attach(member, plan, comm, device)
-    result = fit_ensemble(model, X_train, y[train], config, X_val, y[val], progress=progress and comm.rank == 0,
-                          label=f"{backend} rank 0 of {comm.size}", plan=plan)
-    labels, logits = plan.gather(y[val], predict_all(model, X_val))
-    n_all = comm_sizes(comm, part)
+    shard = load_shard(path, config, comm)
+    model, plan, result = fit_shard(shard, backend, config, comm, progress, device)
+    labels, logits = plan.gather(shard.y[shard.part == 1], predict_all(model, shard.X_val))
+    n_all = comm_sizes(comm, shard.part)
     if comm.rank != 0:
         return None, result
     data_record = {**source_record(path), "synthetic": False,
                    "rows": int(sum(n_all.values())), "split": "hash", **n_all, "processes": comm.size}
-    train_raw = raw.filter(train)
-    days = frame[S.APPOINTMENT_DATE].filter(pl.Series(train))
+    train = shard.part == 0
+    train_raw = shard.raw.filter(train)
+    days = shard.frame[S.APPOINTMENT_DATE].filter(pl.Series(train))
     # The reasons' typical appointment and the drift profile come from rank 0's patients, a
     # random sample of them all (hash partition), as the streamed path takes its first block.
-    model_file = finish_from_logits(backend, config, result, pipeline, logits, labels, data_record, calibration,
+    model_file = finish_from_logits(backend, config, result, shard.pipeline, logits, labels, data_record, calibration,
                                     reference_values(train_raw), training_profile(train_raw, days))
     return model_file, result
 
