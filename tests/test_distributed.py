@@ -115,7 +115,7 @@ def test_numpy_over_mpi_ends_with_the_weights_of_one_process_with_the_global_bat
 def test_torch_over_ddp_ends_with_the_weights_of_one_process_with_the_global_batch(runs, small_csv):
     model = runs["torch"]
     two = split_members(model.parameters, model.config)[0]
-    assert max_difference(two, replay_one_process(small_csv, model, "torch")) < 1e-6
+    assert max_difference(two, replay_one_process(small_csv, model, "torch")) < 1e-9
 
 
 @needs_mpi
