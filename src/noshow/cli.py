@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import sys
+import time
 
 from noshow.errors import NoshowError
 
@@ -112,6 +113,15 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def cmd_partition(args) -> int:
+    from noshow.distributed.shard import write_partition
+
+    manifest = write_partition(args.data, args.parts, args.out)
+    print(f"wrote {sum(manifest['rows']):,} appointments of {args.data} as {args.parts} parts by patient "
+          f"(smallest {min(manifest['rows']):,} rows, largest {max(manifest['rows']):,}) to {args.out}")
+    return 0
+
+
 def _hidden(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(part) for part in text.split(","))
@@ -179,6 +189,11 @@ def cmd_train(args) -> int:
     check_writable_parent(args.out)
     config = _config(args)
     _check_device(args)
+    from noshow.distributed.launch import detect
+
+    launch = detect()
+    if launch is not None:
+        return _train_data_parallel(args, config, launch)
     if args.stream or (args.data and os.path.isfile(args.data) and os.path.getsize(args.data) > STREAM_BYTES):
         from noshow.training.train import train_streamed
 
@@ -192,19 +207,48 @@ def cmd_train(args) -> int:
         prepared = prepare(loaded, args.split, args.split_seed, config.dtype, hold_out_test=False)
         model, result = train_model(prepared, args.backend, config, progress=not args.quiet, device=args.device)
         source, n_train = loaded.source, len(prepared.split.train)
+    _report_trained(args, model, result, source, n_train)
+    return 0
+
+
+def _train_data_parallel(args, config, launch) -> int:
+    """``noshow train`` as one process of a torchrun or mpiexec run: rank 0 writes and reports."""
+    from noshow.distributed.launch import connect, lost_peer
+    from noshow.distributed.train import train_data_parallel
+
+    if not args.data:
+        raise NoshowError("data-parallel training needs --data FILE or FOLDER (a CSV, or a folder from noshow "
+                          "partition; every process reads its own patients from it)")
+    comm = connect(launch, args.backend, args.device, args.timeout)
+    try:
+        model, result = train_data_parallel(args.data, args.backend, config, comm, progress=not args.quiet,
+                                            device=args.device)
+    except (RuntimeError, OSError) as exc:  # a collective failed: gloo raises RuntimeError subclasses
+        if isinstance(exc, FloatingPointError):
+            raise
+        raise lost_peer(launch, exc) from None
+    finally:
+        comm.close()
+    if model is not None:
+        _report_trained(args, model, result, args.data, model.metadata["data"]["n_train"],
+                        f" with {launch.size} processes")
+    return 0
+
+
+def _report_trained(args, model, result, source, n_train: int, how: str = "") -> None:
+    """Write the model file and its card; say what was trained."""
     model.save(args.out)
     card = _write_card(model, args.out)
     if not args.quiet:
         training = model.metadata["training"]
         print(
-            f"trained {args.backend} on {n_train:,} rows of {source}: "
+            f"trained {args.backend}{how} on {n_train:,} rows of {source}: "
             f"{training['members']} network(s), {training['epochs_run']} epochs in all (best "
             f"{', '.join(map(str, training['best_epochs']))}) in {result.train_seconds:.1f} s, "
             f"validation PR AUC {training['val_pr_auc']:.4f}, "
             f"calibration {training.get('calibration', 'none')}, threshold {model.threshold:.4f}; "
             f"wrote {args.out} and {card}"
         )
-    return 0
 
 
 def _write_card(model, out) -> str:
@@ -385,6 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", required=True, metavar="FILE", help="CSV to write (.gz compresses)")
     synth.set_defaults(run=cmd_synth)
 
+    partition = commands.add_parser("partition", help="split a CSV by patient into Parquet parts for data-parallel training")
+    partition.add_argument("--data", required=True, metavar="FILE", help="appointments CSV (UTF-8, comma-separated; .gz allowed)")
+    partition.add_argument("--parts", type=_positive_int, default=64,
+                           help="number of parts; any number of processes that divides it can train from the folder")
+    partition.add_argument("--out", required=True, metavar="FOLDER")
+    partition.set_defaults(run=cmd_partition)
+
     train = commands.add_parser("train", help="train a model (NumPy or PyTorch twin) and save it")
     _add_data(train)
     train.add_argument("--backend", choices=BACKENDS, default="numpy")
@@ -393,6 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true")
     train.add_argument("--stream", action="store_true",
                        help="build features out of core and train from disk in chunks (automatic above 1 GB)")
+    train.add_argument("--timeout", type=_positive_int, default=600, metavar="SECONDS",
+                       help="under torchrun: how long a process waits for its peers before it gives up")
     _add_network(train)
     train.set_defaults(run=cmd_train)
 
@@ -452,12 +505,29 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+PEER_GRACE_S = 5.0  # how long a silent process waits before it exits, so that rank 0 says the error
+
+
+def _says_errors(exc: NoshowError) -> bool:
+    """Whether this process prints ``exc``: in a data-parallel run every process meets the same
+    user error, and rank 0 alone says it (the others wait :data:`PEER_GRACE_S` before they exit,
+    since a launcher stops every process once one has ended); a process's own failure it says itself."""
+    from noshow.distributed.launch import detect
+    from noshow.errors import ProcessError
+
+    launch = detect()
+    return launch is None or launch.rank == 0 or isinstance(exc, ProcessError)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)
     except NoshowError as exc:
-        print(f"noshow: error: {_one_line(str(exc))}", file=sys.stderr)
+        if _says_errors(exc):
+            print(f"noshow: error: {_one_line(str(exc))}", file=sys.stderr)
+        else:
+            time.sleep(PEER_GRACE_S)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("noshow: interrupted", file=sys.stderr)

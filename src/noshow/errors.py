@@ -8,3 +8,8 @@ exception is a bug and is allowed to crash with a traceback.
 
 class NoshowError(Exception):
     """A user error: bad input file, bad flag value or bad model file."""
+
+
+class ProcessError(NoshowError):
+    """A failure of one process of a data-parallel run (its peer died, its port was taken): every
+    process says its own. Other errors are the same in every process, and rank 0 alone says them."""

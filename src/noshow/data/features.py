@@ -256,20 +256,30 @@ def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past:
     )
 
 
-def _merge_moments(moments: tuple[int, float, float], values: np.ndarray) -> tuple[int, float, float]:
-    """Combine running (n, mean, M2) with a new chunk of values (Chan, Golub & LeVeque 1979)."""
-    n_a, mean_a, m2_a = moments
+Moments = tuple[int, float, float]  # (n, mean, sum of squared deviations) of one numeric feature
+
+
+def _combine_moments(a: Moments, b: Moments) -> Moments:
+    """The moments of two sets of values together (Chan, Golub & LeVeque 1979)."""
+    n_a, mean_a, m2_a = a
+    n_b, mean_b, m2_b = b
+    if n_b == 0:
+        return a
+    if n_a == 0:
+        return b
+    n = n_a + n_b
+    delta = mean_b - mean_a
+    return n, mean_a + delta * n_b / n, m2_a + m2_b + delta * delta * n_a * n_b / n
+
+
+def _merge_moments(moments: Moments, values: np.ndarray) -> Moments:
+    """Combine running moments with a new chunk of values."""
     n_b = len(values)
     if n_b == 0:
         return moments
     mean_b = values.sum() / n_b
     deviation = values - mean_b
-    m2_b = (deviation * deviation).sum()
-    if n_a == 0:
-        return n_b, mean_b, m2_b
-    n = n_a + n_b
-    delta = mean_b - mean_a
-    return n, mean_a + delta * n_b / n, m2_a + m2_b + delta * delta * n_a * n_b / n
+    return _combine_moments(moments, (n_b, mean_b, (deviation * deviation).sum()))
 
 
 def _transform(values: np.ndarray, how: str) -> np.ndarray:
@@ -304,22 +314,46 @@ class FeaturePipeline:
         Means and variances are merged across chunks with Chan et al.'s pairwise formula; for one
         chunk the result is bit-identical to ``numpy.mean`` and ``numpy.std``.
         """
-        moments = {name: (0, 0.0, 0.0) for name in NUMERIC}  # (n, mean, sum of squared deviations)
+        return self.fit_statistics(self.statistics(chunks))
+
+    @staticmethod
+    def statistics(chunks) -> dict:
+        """What fitting needs of the training rows given in pieces, as plain JSON-able values:
+        ``{"moments": {numeric: [n, mean, M2]}, "counts": {categorical: {value: rows}}}``.
+        Statistics of disjoint row sets combine with :meth:`merge_statistics`."""
+        moments = {name: (0, 0.0, 0.0) for name in NUMERIC}
         counts: dict[str, dict[str, int]] = {name: {} for name in CATEGORICAL}
         for raw in chunks:
             for name, how in NUMERIC.items():
-                values = _transform(raw[name].to_numpy().astype(np.float64), how)
-                moments[name] = _merge_moments(moments[name], values)
+                moments[name] = _merge_moments(moments[name], _transform(raw[name].to_numpy().astype(np.float64), how))
             for name in CATEGORICAL:
                 for value, count in raw[name].value_counts().iter_rows():
                     counts[name][value] = counts[name].get(value, 0) + count
-        for name, (n, mean, m2) in moments.items():
+        return {"moments": {k: [int(n), float(m), float(m2)] for k, (n, m, m2) in moments.items()}, "counts": counts}
+
+    @staticmethod
+    def merge_statistics(parts: list[dict]) -> dict:
+        """The :meth:`statistics` of the union of disjoint row sets, from each set's, in order
+        (data-parallel training: each process's training rows)."""
+        moments = {name: (0, 0.0, 0.0) for name in NUMERIC}
+        counts: dict[str, dict[str, int]] = {name: {} for name in CATEGORICAL}
+        for part in parts:
+            for name in NUMERIC:
+                moments[name] = _combine_moments(moments[name], tuple(part["moments"][name]))
+            for name in CATEGORICAL:
+                for value, count in part["counts"][name].items():
+                    counts[name][value] = counts[name].get(value, 0) + count
+        return {"moments": {k: list(v) for k, v in moments.items()}, "counts": counts}
+
+    def fit_statistics(self, statistics: dict) -> "FeaturePipeline":
+        """Learn means, stds and vocabularies from :meth:`statistics` of the training rows."""
+        for name, (n, mean, m2) in statistics["moments"].items():
             self.means[name] = float(mean)
             std = float(np.sqrt(m2 / n)) if n else 0.0
             # A constant column leaves rounding noise (~1e-16) in m2: scale it by 1, not by the noise.
             self.stds[name] = std if std > 1e-9 * max(1.0, abs(mean)) else 1.0
         for name in CATEGORICAL:
-            self.vocabularies[name] = sorted(v for v, c in counts[name].items()
+            self.vocabularies[name] = sorted(v for v, c in statistics["counts"][name].items()
                                              if c >= self.min_category_count and v != OTHER)
         return self
 

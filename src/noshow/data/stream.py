@@ -22,6 +22,7 @@ of rows), and the field count of each line is checked by Arrow rather than by th
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ import polars as pl
 
 from noshow.data import schema as S
 from noshow.data.splits import TEST_FRACTION, VAL_FRACTION
-from noshow.data.loader import FIRST_DATA_LINE, check_columns, typed_frame
+from noshow.data.loader import FIRST_DATA_LINE, GZIP_MAGIC, check_columns, typed_frame
 from noshow.data.encoded import ChunkStore
 from noshow.errors import NoshowError
 from noshow.data.features import HISTORY_INPUTS, FeaturePipeline, history_features, raw_features
@@ -59,12 +60,14 @@ def typed_batches(path: str | Path, block_rows: int = BLOCK_ROWS, read_bytes: in
     if not path.is_file():
         raise NoshowError(f"{path}: file not found")
     try:
-        header = path.open(encoding="utf-8").readline().strip().split(",")
+        gz = path.open("rb").read(2) == GZIP_MAGIC  # gzip by its magic number, as the loader does
+        with (gzip.open(path, "rt", encoding="utf-8") if gz else path.open(encoding="utf-8")) as text:
+            header = text.readline().strip().split(",")
         check_columns(path, header, S.ALL_COLUMNS)
         # Text only, empty fields as nulls: exactly what the in-memory loader hands to typed_frame.
         convert = csv.ConvertOptions(column_types={c: pa.string() for c in header}, strings_can_be_null=True,
                                      null_values=[""])
-        reader = csv.open_csv(path, read_options=csv.ReadOptions(block_size=read_bytes, use_threads=False),
+        reader = csv.open_csv(pa.input_stream(str(path), compression="gzip" if gz else None), read_options=csv.ReadOptions(block_size=read_bytes, use_threads=False),
                               convert_options=convert)
         pending, rows, first_line = [], 0, FIRST_DATA_LINE
 

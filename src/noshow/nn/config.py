@@ -110,8 +110,12 @@ def resolve_pos_weight(config: MLPConfig, y: np.ndarray) -> float:
     """The positive-class loss weight: ``config.pos_weight``, or n_neg / n_pos for "balanced"."""
     if config.pos_weight != "balanced":
         return float(config.pos_weight)
-    positives = float(np.sum(y == 1))
-    return (len(y) - positives) / max(positives, 1.0)
+    return balanced_pos_weight(len(y), float(np.sum(y == 1)))
+
+
+def balanced_pos_weight(rows: float, positives: float) -> float:
+    """n_neg / n_pos: the weight that makes both classes count alike in the loss."""
+    return (rows - positives) / max(positives, 1.0)
 
 
 def lr_factor(config: MLPConfig, epoch: int) -> float:

@@ -57,6 +57,9 @@ class NumpyBackend:
         self.config = config
         self.net = numpy_mlp.NumpyMLP(n_inputs, config, parameters)
         self.optimizer = numpy_mlp.make_optimizer(config)
+        # Data-parallel training sets this to a callable(k) that combines batch k's gradients
+        # across processes before the step (see noshow.distributed.train); None: one process.
+        self.reduce_gradients = None
 
     def prepare(self, X, y, sample_weight):
         """Keep the training data; X is an (n, d) array or a compact :class:`Encoded`."""
@@ -69,10 +72,12 @@ class NumpyBackend:
         """One optimiser step per batch of the prepared rows; returns the summed batch losses x sizes."""
         self.optimizer.lr = self.config.lr * lr_factor(self.config, epoch)
         total = 0.0
-        for idx in batches:
+        for k, idx in enumerate(batches):
             w = None if self._w is None else self._w[idx]
             X = take_rows(self._X, idx, self.config.np_dtype)
             total += len(idx) * self.net.loss_and_gradients(X, self._y[idx], pos_weight, w)
+            if self.reduce_gradients is not None:
+                self.reduce_gradients(k)
             self.optimizer.step(self.net.parameters, self.net.gradients)
         return total
 
@@ -114,6 +119,10 @@ class TorchBackend:
         # Dropout masks come from torch's generator; seeding it keeps runs reproducible.
         torch.manual_seed(config.seed)
         self.model = torch_mlp.build(n_inputs, config, parameters, device=device)
+        # What training calls, and a factor for batch k's loss: data-parallel training wraps the
+        # model in DistributedDataParallel and weighs each process's share of a global batch
+        # (see noshow.distributed.train); one process: the model itself, no factors.
+        self.trainer, self.loss_factors = self.model, None
         self.optimizer = torch_mlp.make_optimizer(self.model, config)
         self.scheduler = torch_mlp.make_scheduler(self.optimizer, config)
 
@@ -158,12 +167,12 @@ class TorchBackend:
         self.model.train()
         inputs, y, w = self._epoch_rows(batches)
         losses, start = [], 0
-        for idx in batches:
+        for k, idx in enumerate(batches):
             rows = slice(start, start + len(idx))
             start = rows.stop
-            loss = self._loss(self.model(self._batch(inputs, rows)), y[rows], None if w is None else w[rows])
+            loss = self._loss(self.trainer(self._batch(inputs, rows)), y[rows], None if w is None else w[rows])
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss if self.loss_factors is None else loss * self.loss_factors[k]).backward()
             self.optimizer.step()
             losses.append(loss.detach())
         sizes = torch.tensor([len(idx) for idx in batches], dtype=torch.float64, device=self.device)
@@ -249,14 +258,44 @@ def predict_all(backend, X) -> np.ndarray:
     return backend.predict_logits(X)
 
 
-def _run_epoch(backend, X, y, config, epoch, pos_weight, rng) -> float:
+class LocalPlan:
+    """How one process trains: its own rows are the whole batch, its own validation rows decide.
+
+    Data-parallel training (:mod:`noshow.distributed.train`) swaps in a plan whose batches are
+    each process's share of a global batch and whose counts and scores are global.
+    """
+
+    def generator(self, seed: int) -> np.random.Generator:
+        """The generator of the batch order."""
+        return np.random.default_rng(seed)
+
+    def batches(self, n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+        return batch_order(n, batch_size, rng)
+
+    def pos_weight(self, config: MLPConfig, y: np.ndarray) -> float:
+        return resolve_pos_weight(config, y)
+
+    def mean_loss(self, total: float, n: int) -> float:
+        return total / n
+
+    def has_validation(self, y_val) -> bool:
+        return y_val is not None and len(np.unique(y_val)) == 2
+
+    def val_score(self, y_val: np.ndarray, logits: np.ndarray) -> float:
+        return average_precision(y_val, logits)
+
+
+LOCAL = LocalPlan()
+
+
+def _run_epoch(backend, X, y, config, epoch, pos_weight, rng, plan: LocalPlan = LOCAL) -> float:
     """One pass over the training rows; returns the mean loss.
 
     In memory, one permutation of all rows. From a :class:`ChunkStore`, the chunks in a random
     order and a permutation within each chunk: only one chunk is ever in memory.
     """
     if not isinstance(X, ChunkStore):
-        total = backend.train_batches(batch_order(len(y), config.batch_size, rng), epoch, pos_weight)
+        total = backend.train_batches(plan.batches(len(y), config.batch_size, rng), epoch, pos_weight)
     else:
         total = 0.0
         for i in rng.permutation(len(X.prefixes)):
@@ -264,7 +303,7 @@ def _run_epoch(backend, X, y, config, epoch, pos_weight, rng) -> float:
             backend.prepare(X_chunk, y_chunk, None)
             total += backend.train_batches(batch_order(len(y_chunk), config.batch_size, rng), epoch, pos_weight)
     backend.end_epoch()
-    return total / len(y)
+    return plan.mean_loss(total, len(y))
 
 
 @dataclass
@@ -300,7 +339,7 @@ class EnsembleResult:
 
 
 def fit_ensemble(model: Ensemble, X, y, config: MLPConfig, X_val=None, y_val=None, sample_weight=None,
-                 progress: bool = False, label: str | None = None) -> EnsembleResult:
+                 progress: bool = False, label: str | None = None, plan: LocalPlan = LOCAL) -> EnsembleResult:
     """Train each member of ``model`` with :func:`fit` (its own early stopping), one after another.
 
     Arguments as for :func:`fit`; ``config`` is the model's (member configs derive from it).
@@ -310,12 +349,12 @@ def fit_ensemble(model: Ensemble, X, y, config: MLPConfig, X_val=None, y_val=Non
         tag = label or model.name
         if config.members > 1:
             tag += f" member {k + 1}/{config.members}"
-        results.append(fit(member, X, y, member.config, X_val, y_val, sample_weight, progress, tag))
+        results.append(fit(member, X, y, member.config, X_val, y_val, sample_weight, progress, tag, plan))
     return EnsembleResult(results)
 
 
 def fit(backend, X, y, config: MLPConfig, X_val=None, y_val=None, sample_weight=None,
-        progress: bool = False, label: str | None = None) -> TrainResult:
+        progress: bool = False, label: str | None = None, plan: LocalPlan = LOCAL) -> TrainResult:
     """Train ``backend`` on (X, y) with early stopping on (X_val, y_val) if given.
 
     Parameters
@@ -325,27 +364,29 @@ def fit(backend, X, y, config: MLPConfig, X_val=None, y_val=None, sample_weight=
     y : (n,) labels in {0, 1}; sample_weight : optional (n,) weights.
     X_val, y_val : validation data (array, Encoded or ChunkStore) for early stopping on PR AUC.
     progress : show a tqdm bar with epoch, loss and validation PR AUC on stderr.
+    plan : batches, class weight, loss and validation score of one process (:data:`LOCAL`) or of
+        data-parallel processes, each holding a shard of the rows.
     """
     from tqdm.auto import tqdm
 
     y = X.labels() if isinstance(X, ChunkStore) else np.asarray(y)
     if isinstance(X_val, ChunkStore):
         y_val = X_val.labels()
-    pos_weight = resolve_pos_weight(config, y)
+    pos_weight = plan.pos_weight(config, y)
     if not isinstance(X, ChunkStore):
         backend.prepare(X, y, sample_weight)
-    rng = np.random.default_rng(config.seed)
-    use_val = X_val is not None and y_val is not None and len(np.unique(y_val)) == 2
+    rng = plan.generator(config.seed)
+    use_val = X_val is not None and plan.has_validation(y_val)
     result = TrainResult(parameters=backend.get_parameters(), pos_weight=pos_weight)
     best = -np.inf
     bar = tqdm(range(config.epochs), desc=label or backend.name, disable=not progress,
                leave=False, unit="epoch", dynamic_ncols=True)
     start = time.perf_counter()
     for epoch in bar:
-        loss = _run_epoch(backend, X, y, config, epoch, pos_weight, rng)
+        loss = _run_epoch(backend, X, y, config, epoch, pos_weight, rng, plan)
         if not np.isfinite(loss):
             raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {loss}); lower --lr")
-        score = average_precision(y_val, predict_all(backend, X_val)) if use_val else None
+        score = plan.val_score(y_val, predict_all(backend, X_val)) if use_val else None
         result.history.append(EpochRecord(epoch + 1, loss, score, time.perf_counter() - start,
                                           config.lr * lr_factor(config, epoch)))
         bar.set_postfix(loss=f"{loss:.4f}", val_pr_auc="-" if score is None else f"{score:.4f}")

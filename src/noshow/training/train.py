@@ -112,14 +112,23 @@ def _finish(model: Ensemble, result: EnsembleResult, pipeline: FeaturePipeline, 
     store holding them), and the record of how it was made."""
     if isinstance(X_val, ChunkStore):
         y_val = X_val.labels()
-    calibrator, threshold, record = calibrate_and_threshold(predict_all(model, X_val), y_val, calibration)
-    metadata = training_metadata(model.name, data_record, result, record.pop("val_pr_auc"))
+    return finish_from_logits(model.name, model.config, result, pipeline, predict_all(model, X_val), y_val,
+                              data_record, calibration, reference, profile)
+
+
+def finish_from_logits(backend: str, config: MLPConfig, result: EnsembleResult, pipeline: FeaturePipeline,
+                       logits_val: np.ndarray, y_val: np.ndarray, data_record: dict, calibration: str,
+                       reference: dict | None, profile: dict | None = None) -> TrainedModel:
+    """:func:`_finish` from the averaged model's validation logits (n_val,) and labels (n_val,):
+    data-parallel training gathers them from every process first."""
+    calibrator, threshold, record = calibrate_and_threshold(logits_val, y_val, calibration)
+    metadata = training_metadata(backend, data_record, result, record.pop("val_pr_auc"))
     metadata["training"].update(record)
     if reference is not None:
         metadata[REFERENCE_KEY] = reference
     if profile is not None:
         metadata[PROFILE_KEY] = profile
-    return TrainedModel(model.config, result.parameters, pipeline, threshold, metadata, calibrator)
+    return TrainedModel(config, result.parameters, pipeline, threshold, metadata, calibrator)
 
 
 def training_metadata(backend: str, data_record: dict, result: EnsembleResult, val_pr_auc: float) -> dict:

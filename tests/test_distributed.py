@@ -1,0 +1,272 @@
+"""Data-parallel training: 2 processes on loopback train the network 1 process trains.
+
+Each run is a real launch, as a user would type it: ``mpiexec -n 2 python -m noshow train
+--backend numpy`` (MPICH from its pip wheel) and ``torchrun --nproc-per-node 2 -m noshow train
+--backend torch`` (gloo). The oracle is the one-process training step
+(:meth:`~noshow.training.loop.NumpyBackend.train_batches`) replayed on every row with batches
+that are the two processes' pieces together; with dropout off and float64 the weights must agree.
+Every launch has a timeout, so a hung collective fails the test instead of hanging CI.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from noshow.data import schema as S
+from noshow.data.features import FeaturePipeline
+from noshow.distributed.launch import Launch, detect
+from noshow.distributed.train import local_batches, shard_parts
+from noshow.model import TrainedModel
+from noshow.nn.config import member_config, resolve_pos_weight, split_members
+from noshow.training.loop import make_backend
+
+BIN = Path(sys.executable).parent
+MPIEXEC, TORCHRUN = shutil.which("mpiexec", path=str(BIN)), shutil.which("torchrun", path=str(BIN))
+NOSHOW_TORCHRUN = (sys.executable, "-m", "noshow.distributed.torchrun")  # the noshow-torchrun script
+# No dropout and float64: the runs must then agree to rounding. Three epochs of a small network.
+EXACT = ("--hidden", "16,8", "--members", "1", "--epochs", "3", "--patience", "0", "--batch-size", "64",
+         "--dtype", "float64", "--dropout", "0", "--quiet")
+LAUNCH_TIMEOUT_S = 120
+
+needs_mpi = pytest.mark.skipif(MPIEXEC is None, reason="mpiexec not installed (pip install 'noshow[mpi]')")
+
+
+def launch(*command: str, cwd: Path, timeout: float = LAUNCH_TIMEOUT_S, env: dict | None = None):
+    """Run a launcher command to the end (or fail the test at ``timeout``)."""
+    environ = {k: v for k, v in os.environ.items() if k != "NOSHOW_DATA"}
+    environ.update(env or {})
+    return subprocess.run(list(command), capture_output=True, text=True, cwd=cwd, timeout=timeout, env=environ)
+
+
+def mpi_train(data: Path, out: Path, processes: int, *flags: str, cwd: Path):
+    return launch(MPIEXEC, "-n", str(processes), sys.executable, "-m", "noshow", "train", "--backend", "numpy",
+                  "--data", str(data), "--out", str(out), *flags, cwd=cwd)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torch_train(data: Path, out: Path, processes: int, *flags: str, cwd: Path, port: int | None = None,
+                launcher=(TORCHRUN,)):
+    return launch(*launcher, "--nproc-per-node", str(processes), "--master-addr", "127.0.0.1",
+                  "--master-port", str(port or free_port()), "-m", "noshow", "train", "--backend", "torch",
+                  "--data", str(data), "--out", str(out), *flags, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, small_csv):
+    """The two-process models of each twin, trained once for the module."""
+    folder = tmp_path_factory.mktemp("distributed")
+    done = {}
+    if MPIEXEC:
+        done["numpy"] = mpi_train(small_csv, folder / "numpy.npz", 2, *EXACT, cwd=folder)
+    done["torch"] = torch_train(small_csv, folder / "torch.npz", 2, *EXACT, cwd=folder)
+    for name, run in done.items():
+        assert run.returncode == 0, run.stderr[-2000:]
+    return {name: TrainedModel.load(folder / f"{name}.npz") for name in done}
+
+
+def replay_one_process(path: Path, model: TrainedModel, backend: str, processes: int = 2) -> dict[str, np.ndarray]:
+    """The weights one process reaches with each step's batch = the processes' pieces together."""
+    config = member_config(model.config, 0)
+    shards = [shard_parts(path, rank, processes) for rank in range(processes)]
+    encoded = [model.pipeline.encode(raw.filter(part == 0), np.float64).to_array(np.float64) for _, raw, part in shards]
+    labels = [frame[S.TARGET].to_numpy()[part == 0] for frame, _, part in shards]
+    rows = [len(y) for y in labels]
+    offsets = np.cumsum([0, *rows[:-1]])
+    steps = math.ceil(sum(rows) / (processes * config.batch_size))
+    y = np.concatenate(labels)
+    one = make_backend(backend, encoded[0].shape[1], config)
+    one.prepare(np.concatenate(encoded), y, None)
+    generators = [np.random.default_rng([config.seed, rank]) for rank in range(processes)]
+    for epoch in range(model.metadata["training"]["best_epochs"][0]):
+        pieces = [local_batches(n, steps, g) for n, g in zip(rows, generators)]
+        batches = [np.concatenate([p[k] + o for p, o in zip(pieces, offsets)]) for k in range(steps)]
+        one.train_batches(batches, epoch, resolve_pos_weight(config, y))
+        one.end_epoch()
+    return one.get_parameters()
+
+
+def max_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    assert a.keys() == b.keys()
+    return max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
+
+
+@needs_mpi
+def test_numpy_over_mpi_ends_with_the_weights_of_one_process_with_the_global_batch(runs, small_csv):
+    model = runs["numpy"]
+    two = split_members(model.parameters, model.config)[0]
+    assert max_difference(two, replay_one_process(small_csv, model, "numpy")) < 1e-9
+
+
+def test_torch_over_ddp_ends_with_the_weights_of_one_process_with_the_global_batch(runs, small_csv):
+    model = runs["torch"]
+    two = split_members(model.parameters, model.config)[0]
+    assert max_difference(two, replay_one_process(small_csv, model, "torch")) < 1e-9
+
+
+@needs_mpi
+def test_numpy_over_mpi_and_torch_over_ddp_stay_twins(runs):
+    numpy_model, torch_model = runs["numpy"], runs["torch"]
+    assert max_difference(numpy_model.parameters, torch_model.parameters) < 1e-9
+    assert numpy_model.threshold == pytest.approx(torch_model.threshold, abs=1e-9)
+
+
+def test_combined_feature_statistics_are_those_one_process_fits(runs, small_csv):
+    _, raw, part = shard_parts(small_csv, 0, 1)  # one process: every row
+    alone = FeaturePipeline().fit(raw.filter(part == 0))
+    combined = runs["torch"].pipeline
+    assert combined.vocabularies == alone.vocabularies
+    for name in alone.means:
+        assert combined.means[name] == pytest.approx(alone.means[name], rel=1e-12, abs=1e-12)
+        assert combined.stds[name] == pytest.approx(alone.stds[name], rel=1e-12)
+
+
+def test_each_process_holds_whole_patients_and_together_every_row(small_csv):
+    shards = [shard_parts(small_csv, rank, 2)[0] for rank in range(2)]
+    patients = [set(frame[S.PATIENT_KEY].to_list()) for frame in shards]
+    assert patients[0].isdisjoint(patients[1])
+    assert sum(frame.height for frame in shards) == 3000
+    assert min(frame.height for frame in shards) > 1000  # a hash splits 3,000 rows near evenly
+
+
+def test_model_file_records_the_processes_and_the_rows_of_all_of_them(runs):
+    data = runs["torch"].metadata["data"]
+    assert data["processes"] == 2
+    assert data["n_train"] + data["n_val"] + data["n_test"] == data["rows"] == 3000
+
+
+def test_two_nodes_of_one_process_train_what_one_node_of_two_trains(runs, small_csv, tmp_path):
+    port = free_port()
+    nodes = [subprocess.Popen([TORCHRUN, "--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1",
+                               "--master-addr", "127.0.0.1", "--master-port", str(port), "-m", "noshow", "train",
+                               "--backend", "torch", "--data", str(small_csv), "--out", str(tmp_path / "m.npz"), *EXACT],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for rank in range(2)]
+    for node in nodes:
+        _, err = node.communicate(timeout=LAUNCH_TIMEOUT_S)
+        assert node.returncode == 0, err[-2000:]
+    assert max_difference(TrainedModel.load(tmp_path / "m.npz").parameters, runs["torch"].parameters) == 0.0
+
+
+def our_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+def test_a_partition_folder_trains_the_model_the_csv_trains(runs, small_csv, tmp_path):
+    from noshow.cli import main
+
+    assert main(["partition", "--data", str(small_csv), "--parts", "4", "--out", str(tmp_path / "parts")]) == 0
+    run = torch_train(tmp_path / "parts", tmp_path / "m.npz", 2, *EXACT, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    model = TrainedModel.load(tmp_path / "m.npz")
+    assert max_difference(model.parameters, runs["torch"].parameters) == 0.0
+    assert model.metadata["data"]["sha256"] == runs["torch"].metadata["data"]["sha256"]
+
+
+def test_a_partition_folder_refuses_a_number_of_processes_that_does_not_divide_its_parts(small_csv, tmp_path):
+    from noshow.distributed.shard import read_shard, write_partition
+    from noshow.errors import NoshowError
+
+    write_partition(small_csv, 4, tmp_path / "parts")
+    with pytest.raises(NoshowError, match="4 parts cannot be shared by 3 processes"):
+        read_shard(tmp_path / "parts", 0, 3)
+
+
+@needs_mpi
+def test_two_mpi_hosts_of_one_process_train_what_one_host_of_two_trains(runs, small_csv, tmp_path):
+    # Hydra places one process on each named host; both names are this machine.
+    run = launch(MPIEXEC, "-hosts", "127.0.0.1:1,localhost:1", "-n", "2", sys.executable, "-m", "noshow", "train",
+                 "--backend", "numpy", "--data", str(small_csv), "--out", str(tmp_path / "m.npz"), *EXACT, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert max_difference(TrainedModel.load(tmp_path / "m.npz").parameters, runs["numpy"].parameters) == 0.0
+
+
+def test_torchrun_with_the_numpy_twin_says_to_use_mpiexec(small_csv, tmp_path):
+    run = launch(*NOSHOW_TORCHRUN, "--nproc-per-node", "2", "--master-port", str(free_port()), "-m", "noshow", "train",
+                 "--backend", "numpy", "--data", str(small_csv), "--out", str(tmp_path / "m.npz"), cwd=tmp_path)
+    lines = our_lines(run.stderr)
+    assert run.returncode == 2 and len(lines) == 1 and "mpiexec -n P" in lines[0]
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_bad_data_file_is_said_once_for_all_processes(tmp_path):
+    run = launch(*NOSHOW_TORCHRUN, "--nproc-per-node", "2", "--master-port", str(free_port()), "-m", "noshow",
+                 "train", "--backend", "torch", "--data", "absent.csv", "--out", "m.npz", cwd=tmp_path)
+    assert run.returncode == 2
+    assert our_lines(run.stderr) == ["noshow: error: absent.csv: file not found"]
+
+
+def test_a_port_in_use_is_a_one_line_error(small_csv, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = torch_train(small_csv, tmp_path / "m.npz", 2, *EXACT, cwd=tmp_path, port=port,
+                          launcher=NOSHOW_TORCHRUN)
+    assert run.returncode == 2 and not (tmp_path / "m.npz").exists()
+    lines = our_lines(run.stderr)
+    assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "address already in use" in lines[0]
+
+
+def test_a_process_that_dies_stops_the_run_with_a_one_line_error(small_csv, tmp_path):
+    import psutil
+
+    runner = subprocess.Popen([*NOSHOW_TORCHRUN, "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port",
+                               str(free_port()), "-m", "noshow", "train", "--backend", "torch", "--data", str(small_csv),
+                               "--out", str(tmp_path / "m.npz"), "--epochs", "500", "--patience", "0", "--members", "1",
+                               "--quiet", "--timeout", "30"],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(psutil.Process(runner.pid).children()) < 2:
+        time.sleep(0.2)
+    time.sleep(8)  # both workers past start-up and into their epochs
+    workers = sorted(psutil.Process(runner.pid).children(), key=lambda p: p.pid)
+    workers[-1].kill()
+    _, err = runner.communicate(timeout=LAUNCH_TIMEOUT_S)
+    assert runner.returncode == 2 and not (tmp_path / "m.npz").exists()
+    lines = our_lines(err)
+    assert lines[-1] == "noshow: error: a process of the run failed (rank 1 killed by SIGKILL); the others were stopped"
+    assert all(line.startswith("noshow: error: ") for line in lines) and len(lines) <= 2
+
+
+@needs_mpi
+def test_mpi_run_without_mpi4py_says_how_to_install_it(small_csv, tmp_path):
+    code = ("import sys; sys.modules['mpi4py'] = None; from noshow.cli import main; "
+            f"sys.exit(main(['train', '--backend', 'numpy', '--data', {str(small_csv)!r}, '--out', 'm.npz']))")
+    run = launch(sys.executable, "-c", code, cwd=tmp_path, env={"PMI_SIZE": "2", "PMI_RANK": "0"})
+    assert run.returncode == 2
+    assert run.stderr.strip() == "noshow: error: training under mpiexec needs mpi4py and an MPI: pip install 'noshow[mpi]'"
+
+
+def test_detect_reads_torchrun_and_mpi_environments():
+    assert detect({}) is None
+    torchrun = {"RANK": "1", "WORLD_SIZE": "4", "MASTER_ADDR": "h", "MASTER_PORT": "1", "LOCAL_RANK": "1"}
+    assert detect(torchrun) == Launch("torch", 1, 4, 1)
+    assert detect({"PMI_SIZE": "3", "PMI_RANK": "2"}) == Launch("mpi", 2, 3, 0)
+    assert detect({"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "1"}) == Launch("mpi", 1, 2, 0)
+
+
+def test_numpy_twin_under_mpi_never_imports_torch(small_csv, tmp_path):
+    if MPIEXEC is None:
+        pytest.skip("mpiexec not installed")
+    code = ("import sys, runpy; sys.argv = ['noshow', 'train', '--backend', 'numpy', '--data', "
+            f"{str(small_csv)!r}, '--out', 'm.npz', '--epochs', '1', '--members', '1', '--quiet']\n"
+            "try:\n    runpy.run_module('noshow', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    run = launch(MPIEXEC, "-n", "2", sys.executable, "-c", code, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
