@@ -11,8 +11,7 @@ same-day bookings (with few no-shows), repeat patients, ~80 neighbourhoods of ve
 
 Any size is generated in bounded memory, by blocks of :data:`BLOCK_ROWS` appointments of whole
 patients (a patient's history depends only on the patient's own appointments, so a block is
-self-contained); the default file is one block. ``noshow synth --rows 10000000`` took 66 s with a
-peak RSS of 548 MB on the shared 2-core machine (one block of 250,000 rows at a time).
+self-contained); the default file is one block. Time and memory at 10^7 rows: docs/performance.md.
 """
 
 from __future__ import annotations
