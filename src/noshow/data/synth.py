@@ -116,6 +116,11 @@ def _intercept(static: np.ndarray) -> float:
     return (low + high) / 2 - 0.12  # history adds about this much on average
 
 
+def _patient_count(rows: int) -> int:
+    """Patients of a block of ``rows`` appointments (about 1.8 appointments each)."""
+    return max(1, int(rows * 0.56))
+
+
 def _block(rng: np.random.Generator, rows: int, first_patient: int, first_appointment: int,
            model: dict | None) -> tuple[pl.DataFrame, dict]:
     """One block of ``rows`` appointments of its own patients, and the model it was drawn from.
@@ -125,7 +130,7 @@ def _block(rng: np.random.Generator, rows: int, first_patient: int, first_appoin
     within the block. ``model`` holds what all blocks share (the neighbourhood effects and the
     intercept); ``None`` draws it from this block, as the first block does.
     """
-    n_patients = max(1, int(rows * 0.56))
+    n_patients = _patient_count(rows)
     patients = _patients(rng, n_patients, first_patient, model)
     # Heavy-tailed visit propensity gives repeat patients (and some on the same day).
     propensity = rng.lognormal(0.0, 1.0, n_patients)
@@ -190,16 +195,17 @@ def synthetic_blocks(rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED,
 
     Each block holds whole patients (their every appointment, outcome and history), so blocks are
     independent given the shared model (neighbourhood effects and intercept, from the first
-    block). The first block is drawn from ``default_rng(seed)``, block ``k`` from the ``k``-th
-    child of ``SeedSequence(seed)``: a file of at most ``block_rows`` rows is the one-block
-    algorithm's, and the same seed always gives the same blocks.
+    block). The first block is drawn from ``default_rng(seed)``, block ``k > 0`` from
+    ``SeedSequence(seed, spawn_key=(k - 1,))`` (``SeedSequence(seed).spawn``'s children, made
+    directly so that block ``k`` costs nothing for the blocks before it): a file of at most
+    ``block_rows`` rows is the one-block algorithm's, and the same seed always gives the same blocks.
     """
     model, first_patient = None, 0
     for k, first_appointment in enumerate(range(0, rows, block_rows)):
         size = min(block_rows, rows - first_appointment)
         rng = np.random.default_rng(seed if k == 0 else np.random.SeedSequence(seed, spawn_key=(k - 1,)))
         frame, model = _block(rng, size, first_patient, first_appointment, model)
-        first_patient += max(1, int(size * 0.56))
+        first_patient += _patient_count(size)
         yield frame
 
 
