@@ -19,12 +19,46 @@ def test_speed_and_memory_measure_each_twin_in_its_own_process(small_data):
     assert measured["peak_rss_mb"]["numpy"] >= measured["import_rss_mb"]["numpy"]
 
 
-def test_scale_runs_train_streamed_and_score_every_row_in_fresh_processes():
-    trained, scored = scale_runs(3000, threads=1)
-    assert trained["rows"] == scored["rows"] == scored["scored"] == 3000
+def test_scale_runs_write_train_streamed_and_score_every_row_in_fresh_processes():
+    runs = scale_runs(3000, threads=1)
+    written, trained, scored = runs["synth"], runs["scaling"], runs["predict"]
+    assert written["rows"] == trained["rows"] == scored["rows"] == scored["scored"] == 3000
     assert 0.6 < trained["n_train"] / 3000 < 0.8
-    assert trained["peak_rss_mb"] > 0 and trained["seconds"] > 0
-    assert scored["peak_rss_mb"] > 0 and scored["seconds"] > 0 and scored["members"] == 3
+    assert all(r["peak_rss_mb"] > 0 and r["seconds"] > 0 and r["load_before"] >= 0 for r in runs.values())
+    assert scored["members"] == 3
+
+
+def _saved(tmp_path, **extra) -> dict:
+    saved = {"seconds_per_epoch": {"numpy": 1.0}, "compare_seconds": 5.0, "scaling": [{"rows": 1}], **extra}
+    (tmp_path / "bench.json").write_text(json.dumps(saved))
+    return saved
+
+
+def test_merge_scale_replaces_the_scale_lists_and_keeps_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "figure", lambda result, path: None)
+    saved = _saved(tmp_path)
+    measured = {"synth": [{"rows": 2}], "scaling": [{"rows": 2}], "predict": [{"rows": 2}],
+                "scale_machine": {"date": "today"}}
+    bench.merge_scale(measured, tmp_path / "bench.json")
+    merged = json.loads((tmp_path / "bench.json").read_text())
+    assert merged == {**saved, **measured}
+
+
+def test_merge_needs_scale():
+    from conftest import run_main
+
+    result = run_main("bench", "--merge", "bench.json")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "noshow: error: --merge needs --scale (it measures only the runs at scale)"
+
+
+def test_merge_into_a_file_that_is_not_a_bench_json_is_refused_before_measuring(tmp_path):
+    from conftest import run_main
+
+    (tmp_path / "other.json").write_text("{}")
+    result = run_main("bench", "--scale", "1e3", "--merge", str(tmp_path / "other.json"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"noshow: error: {tmp_path / 'other.json'}: not a bench.json written by noshow bench"
 
 
 def test_blas_floor_counts_the_twins_matrix_products():

@@ -102,6 +102,18 @@ def test_batched_occlusion_logits_are_the_models_logits(model_and_raw):
     np.testing.assert_allclose(logits, direct, atol=1e-5)
 
 
+def test_a_group_already_at_the_reference_has_size_zero_exactly(model_and_raw):
+    model, raw = model_and_raw
+    _, sizes = R.reason_sizes(model, raw, "numpy")
+    encoded = model.pipeline.encode(raw, model.config.np_dtype)
+    reference_row = model.pipeline.encode(
+        R.with_reference(raw.head(1), model.metadata[R.REFERENCE_KEY], R.RAW_COLUMNS), model.config.np_dtype)
+    at_reference = np.stack([R._at_reference(encoded, reference_row, g) for g in R.GROUPS], axis=1)
+    assert at_reference.any() and (~at_reference).any()
+    assert np.all(sizes[at_reference] == 0.0)
+    assert np.mean(sizes[~at_reference] != 0.0) > 0.99
+
+
 @pytest.mark.parametrize("group, values, text", [
     ("lead_time", {"lead_days": 34}, "booked 34 days ahead"),
     ("lead_time", {"lead_days": 0}, "booked the same day"),

@@ -387,12 +387,21 @@ def cmd_bench(args) -> int:
 
     from noshow.evaluation import bench
 
-    loaded = _resolve_data(args)
-    result = bench.run_bench(loaded, args.threads or os.cpu_count() or 1, args.repeats, args.scale,
-                             progress=not args.quiet)
-    written = bench.write(result, Path(args.out))
+    threads = args.threads or os.cpu_count() or 1
+    if args.merge:
+        if not args.scale:
+            raise NoshowError("--merge needs --scale (it measures only the runs at scale)")
+        bench.saved_bench(Path(args.merge))  # a bad file stops the run before the long measurements
+        result = bench.scale_results(args.scale, threads, bench.reporter(not args.quiet))
+        written = bench.merge_scale(result, Path(args.merge))
+        lines = bench.scale_summary(result)
+    else:
+        loaded = _resolve_data(args)
+        result = bench.run_bench(loaded, threads, args.repeats, args.scale, progress=not args.quiet)
+        written = bench.write(result, Path(args.out))
+        lines = [bench.summary(result)]
     if not args.quiet:
-        print(bench.summary(result))
+        print("\n".join(lines))
         print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
 
@@ -492,7 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=_positive_int, default=None, help="threads for every measurement (default: all CPUs)")
     bench.add_argument("--repeats", type=_positive_int, default=5, help="runs per timing; the median is kept")
     bench.add_argument("--scale", type=_row_counts, default=None, metavar="N,N,...",
-                       help="also train streamed from disk on synthetic data of these sizes, e.g. 1e5,1e6,1e7")
+                       help="also write, train streamed from disk and score synthetic data of these sizes, e.g. 1e5,1e6,1e7")
+    bench.add_argument("--merge", metavar="BENCH.json",
+                       help="measure only --scale and put it into this saved bench.json, keeping its other "
+                            "measurements (bench.png beside it is redrawn)")
     bench.add_argument("--quiet", action="store_true")
     bench.set_defaults(run=cmd_bench)
 

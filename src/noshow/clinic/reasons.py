@@ -15,8 +15,9 @@ monotone, so the sign carries over to the probability)::
 so a positive size is how much that part of the appointment raises its risk above a typical one.
 Every appointment gets the 1-3 groups with the largest positive sizes, strongest first, as
 ``text (+0.80)``; when no group raises its logit (by at least 0.005, so "+0.00" never shows) it
-gets the single largest, with its sign. One forward pass of the original rows and one per group,
-batched, by the model's own backend: the NumPy twin with NumPy, the PyTorch twin with torch.
+gets the single largest, with its sign. One forward pass of the original rows and one per group
+(of the rows whose group differs from the reference), batched, by the model's own backend: the
+NumPy twin with NumPy, the PyTorch twin with torch.
 """
 
 from __future__ import annotations
@@ -138,7 +139,11 @@ def reason_sizes(model: "TrainedModel", raw: pl.DataFrame, backend: str = "numpy
     """Logits (n,) and reason sizes (n, len(GROUPS)) in log-odds, float64, of the raw features
     ``raw`` (:func:`noshow.data.features.raw_features`), by ``backend``'s own forward pass.
 
-    Each block of rows and its len(GROUPS) occluded copies go through the network as one batch.
+    Each block of rows and its occluded copies go through the network as one batch. A row whose
+    group already is the reference gets no copy for that group: occlusion would change nothing, so
+    its size is 0 exactly (not a rounding difference between batch positions, which would let the
+    twins disagree on a row with no positive reason). On synthetic data that skips about 45% of the
+    copies, and as much of the network's work.
     """
     reference = check_reference(model.metadata.get(REFERENCE_KEY))
     if raw.height == 0:
@@ -148,17 +153,16 @@ def reason_sizes(model: "TrainedModel", raw: pl.DataFrame, backend: str = "numpy
         encoded = model.pipeline.encode(raw, dtype)
     reference_row = model.pipeline.encode(with_reference(raw.head(1), reference, RAW_COLUMNS), dtype)
     n, names = len(encoded), list(GROUPS)
-    logits, sizes = np.empty(n), np.empty((n, len(names)))
+    logits, sizes = np.empty(n), np.zeros((n, len(names)))
     for start in range(0, n, BLOCK_ROWS):
         block = encoded.subset(slice(start, start + BLOCK_ROWS))
-        batch = _stack([block, *(_occluded(block, reference_row, g) for g in names)])
-        out = model.predict_logits(batch, backend, device).astype(np.float64).reshape(len(names) + 1, len(block))
-        logits[start:start + len(block)] = out[0]
-        sizes[start:start + len(block)] = (out[0] - out[1:]).T
-    # Where a group already is the reference its size is 0 exactly, not a rounding difference
-    # between batch positions (which would let the twins disagree on a row with no positive reason).
-    for g, name in enumerate(names):
-        sizes[_at_reference(encoded, reference_row, name), g] = 0.0
+        moved = [np.flatnonzero(~_at_reference(block, reference_row, g)) for g in names]
+        batch = _stack([block, *(_occluded(block.subset(rows), reference_row, g) for g, rows in zip(names, moved))])
+        out = model.predict_logits(batch, backend, device).astype(np.float64)
+        logits[start:start + len(block)] = out[:len(block)]
+        ends = len(block) + np.cumsum([len(rows) for rows in moved])
+        for g, (rows, end) in enumerate(zip(moved, ends)):
+            sizes[start + rows, g] = out[rows] - out[end - len(rows):end]
     return logits, sizes
 
 

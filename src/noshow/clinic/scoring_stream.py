@@ -59,7 +59,9 @@ def predict_file(model, data_path: str | Path, out: str | Path, history_path: st
         earlier = parse_once(history_path, None, skip_ids=scored_ids)[1] if history_path else []
         del scored_ids
         n_earlier = sum(len(part[S.PATIENT_KEY]) for part in earlier)
-        history = _history_of(earlier + compact).slice(n_earlier)
+        parts = earlier + compact
+        del earlier, compact  # _history_of empties the list it is given: the compact columns go with it
+        history = _history_of(parts).slice(n_earlier)
         totals: dict = {}
         with atomic_path(out) as tmp_out, open(tmp_out, "wb") as handle:
             for group in _day_groups(files, block_rows):

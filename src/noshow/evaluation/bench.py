@@ -10,8 +10,9 @@ Measured on the real file when given (else synthetic data), with the same thread
   twins skip it), measured in the same run, and each timing as a multiple of it and in GFLOP/s;
 - peak and after-import resident memory of each twin's training process, as ``compare`` measures it;
 - the wall time of ``noshow compare`` (1 seed) end to end, in a fresh process;
-- optionally (``--scale``), streamed training and scoring on synthetic data of growing size
-  (:mod:`noshow.evaluation.scale`).
+- optionally (``--scale``), writing, streamed training and scoring of synthetic data of growing
+  size (:mod:`noshow.evaluation.scale`); with ``--merge``, only these, written into an existing
+  ``bench.json`` whose other measurements are kept (:func:`merge_scale`).
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ def run_bench(data: Appointments, threads: int, repeats: int = 5, scale: list[in
     """Every measurement of :mod:`noshow.evaluation.bench`; returns the content of ``bench.json``."""
     config = MLPConfig()
     prepared = prepare(data, "random", 0, config.dtype)
-    say = (lambda text: print(f"bench: {text}", file=sys.stderr, flush=True)) if progress else (lambda text: None)
+    say = reporter(progress)
     say(f"timing the twins and scikit-learn's MLPClassifier ({repeats} interleaved repeats)")
     measured = speed_and_memory(prepared, config, threads, repeats)
     say("timing noshow compare end to end")
@@ -185,19 +186,59 @@ def run_bench(data: Appointments, threads: int, repeats: int = 5, scale: list[in
         "machine": {**machine(), "threads": threads, "repeats": repeats, "epochs_timed": BENCH_EPOCHS},
     }
     if scale:
-        from noshow.evaluation.scale import scale_runs
-
-        result["predict"] = []
-        for rows in scale:
-            say(f"streamed training and scoring on {rows:,} synthetic rows")
-            trained, scored = scale_runs(rows, threads)
-            result["scaling"].append(trained)
-            result["predict"].append(scored)
+        result.update(scale_results(scale, threads, say))
     spe = result["seconds_per_epoch"]
     result["ratios"] = {"numpy_over_torch": spe["numpy"] / spe["torch"],
                         "sklearn_over_numpy": spe["sklearn_mlp"] / spe["numpy"],
                         "sklearn_over_torch": spe["sklearn_mlp"] / spe["torch"]}
     return result
+
+
+SCALE_KEYS = ("synth", "scaling", "predict", "scale_machine")  # what scale_results measures
+
+
+def scale_results(scale: list[int], threads: int, say=lambda text: None) -> dict:
+    """The ``synth``, ``scaling`` and ``predict`` lists of ``bench.json`` for synthetic files of
+    ``scale`` rows (:func:`noshow.evaluation.scale.scale_runs`), and ``scale_machine``: when, on
+    what and with how many threads they were measured."""
+    import datetime as dt
+
+    from noshow.evaluation.scale import scale_runs
+
+    result: dict = {"synth": [], "scaling": [], "predict": [],
+                    "scale_machine": {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                                      **machine(), "threads": threads}}
+    for rows in scale:
+        say(f"writing, streamed training and scoring of {rows:,} synthetic rows")
+        for key, record in scale_runs(rows, threads).items():
+            result[key].append(record)
+    return result
+
+
+def saved_bench(path: Path) -> dict:
+    """The content of a ``bench.json`` that ``noshow bench`` wrote (a user error otherwise)."""
+    from noshow.errors import NoshowError
+
+    try:
+        result = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise NoshowError(f"{path}: cannot read a bench.json to merge into ({exc})") from None
+    if not isinstance(result, dict) or "seconds_per_epoch" not in result:
+        raise NoshowError(f"{path}: not a bench.json written by noshow bench")
+    return result
+
+
+def merge_scale(measured: dict, path: Path) -> list[Path]:
+    """Put :func:`scale_results`' keys into the saved ``bench.json`` at ``path`` (its other
+    measurements kept as they are) and redraw ``bench.png`` beside it."""
+    result = saved_bench(path)
+    result.update({key: measured[key] for key in SCALE_KEYS})
+    return write(result, Path(path).parent)
+
+
+def reporter(progress: bool):
+    """A function that prints ``bench: TEXT`` on stderr when ``progress``, else does nothing."""
+    return (lambda text: print(f"bench: {text}", file=sys.stderr, flush=True)) if progress else (lambda text: None)
 
 
 def figure(result: dict, path: Path) -> None:
@@ -238,11 +279,25 @@ def figure(result: dict, path: Path) -> None:
 
 
 def write(result: dict, out: Path) -> list[Path]:
+    """``bench.json`` and ``bench.png`` in the folder ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "bench.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2))
     figure(result, out / "bench.png")
     return [out / "bench.json", out / "bench.png"]
+
+
+def scale_summary(result: dict) -> list[str]:
+    """Lines of the ``synth``, ``scaling`` and ``predict`` records."""
+    lines = []
+    for w in result.get("synth", []):
+        lines.append(f"synth    {w['rows']:>12,} rows: {w['seconds']:.1f} s, peak {w['peak_rss_mb']:.0f} MB")
+    for s in result.get("scaling", []):
+        lines.append(f"streamed {s['rows']:>12,} rows: {s['seconds']:.1f} s, peak {s['peak_rss_mb']:.0f} MB")
+    for p in result.get("predict", []):
+        lines.append(f"predict  {p['rows']:>12,} rows: {p['seconds']:.1f} s ({p['rows'] / p['seconds']:,.0f} rows/s), "
+                     f"peak {p['peak_rss_mb']:.0f} MB")
+    return lines
 
 
 def summary(result: dict) -> str:
@@ -261,9 +316,4 @@ def summary(result: dict) -> str:
         f"(after imports {result['import_rss_mb']['numpy']:.0f} / {result['import_rss_mb']['torch']:.0f} MB)",
         f"noshow compare, 1 seed: {result['compare_seconds']:.1f} s",
     ]
-    for s in result["scaling"]:
-        lines.append(f"streamed {s['rows']:>12,} rows: {s['seconds']:.1f} s, peak {s['peak_rss_mb']:.0f} MB")
-    for p in result.get("predict", []):
-        lines.append(f"predict  {p['rows']:>12,} rows: {p['seconds']:.1f} s ({p['rows'] / p['seconds']:,.0f} rows/s), "
-                     f"peak {p['peak_rss_mb']:.0f} MB")
-    return "\n".join(lines)
+    return "\n".join(lines + scale_summary(result))

@@ -1,6 +1,7 @@
-"""Benchmarks at scale on synthetic data (``noshow bench --scale``): streamed training and
-out-of-core scoring, each in a fresh process so that its peak memory is its own.
+"""Benchmarks at scale on synthetic data (``noshow bench --scale``): writing the data, streamed
+training and out-of-core scoring, each in a fresh process so that its peak memory is its own.
 
+- :func:`_synth_job`: ``noshow synth`` (:func:`noshow.data.synth.write_synthetic`, block by block).
 - :func:`_train_job`: features out of core (:func:`noshow.data.stream.build_store`) and one epoch
   of the NumPy twin from the chunk store; then saves a model of the default architecture (untrained
   weights score at the same speed) for the scoring job.
@@ -19,6 +20,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+def _synth_job(rows: int, seed: int, csv: str) -> dict:
+    """Write ``rows`` synthetic appointments to ``csv``; time and memory."""
+    from noshow.data.synth import write_synthetic
+    from noshow.training.worker import peak_rss_mb
+
+    started = time.perf_counter()
+    write_synthetic(csv, rows, seed)
+    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb()}
 
 
 def _train_job(csv: str, threads: int, epochs: int, model_path: str) -> dict:
@@ -68,30 +79,34 @@ def _run_job(job: str, args: list, threads: int, folder: Path) -> dict:
 
     env = {**os.environ, **{name: str(threads) for name in (*THREAD_VARIABLES, "POLARS_MAX_THREADS")}}
     out = folder / f"{job}.json"
+    # The host is shared: the 1-minute load average before and after says what else was running.
+    load_before = os.getloadavg()[0]
     subprocess.run([sys.executable, "-m", "noshow.evaluation.scale", job, *map(str, args), str(out)],
                    check=True, env=env)
-    return json.loads(out.read_text())
+    return {**json.loads(out.read_text()), "load_before": load_before, "load_after": os.getloadavg()[0]}
 
 
-def scale_runs(rows: int, threads: int, epochs: int = 1) -> tuple[dict, dict]:
+def scale_runs(rows: int, threads: int, epochs: int = 1) -> dict[str, dict]:
     """Write ``rows`` synthetic appointments, then measure streamed training and scoring of them,
-    each in a fresh process; returns (training record, scoring record) for ``bench.json``'s
-    ``scaling`` and ``predict`` lists."""
-    from noshow.data.synth import write_synthetic
-
+    each in a fresh process. Returns the records for ``bench.json``'s lists, by list name:
+    ``synth`` (writing the CSV), ``scaling`` (features and ``epochs`` streamed epochs), ``predict``
+    (scoring it, CSV in, scores out)."""
     with tempfile.TemporaryDirectory(prefix="noshow-scale-") as tmp:
         folder = Path(tmp)
         csv = folder / "synthetic.csv"
-        write_synthetic(csv, rows, seed=rows % 997)
+        written = _run_job("synth", [rows, rows % 997, csv], threads, folder)
         model = folder / "model.npz"
         trained = _run_job("train", [csv, threads, epochs, model], threads, folder)
         scored = _run_job("predict", [csv, threads, model], threads, folder)
-    return {"rows": rows, **trained}, {"rows": rows, **scored}
+    return {"synth": {"rows": rows, **written}, "scaling": {"rows": rows, **trained},
+            "predict": {"rows": rows, **scored}}
 
 
 if __name__ == "__main__":
     _job, *_args, _out = sys.argv[1:]
-    if _job == "train":
+    if _job == "synth":
+        _result = _synth_job(int(_args[0]), int(_args[1]), _args[2])
+    elif _job == "train":
         _result = _train_job(_args[0], int(_args[1]), int(_args[2]), _args[3])
     else:
         _result = _predict_job(_args[0], int(_args[1]), _args[2])
