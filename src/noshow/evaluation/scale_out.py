@@ -6,7 +6,8 @@
 Each process uses one thread. Rank 0 writes what it measured: seconds to read the shard and build
 features, each epoch's seconds (training and the validation pass), steps per epoch, the bytes one
 step all-reduces and the median time of one such all-reduce alone (timed apart from training, on a
-buffer of the same size), and the largest peak memory of any process.
+buffer of the same size), the most CPU seconds any process spent per epoch, and the largest peak
+memory of any process.
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ def measure(data: str, backend: str, epochs: int, batch_size: int) -> dict | Non
     start = time.perf_counter()
     shard = load_shard(data, config, comm)
     features_seconds = time.perf_counter() - start
+    cpu_start = time.process_time()
     model, plan, result = fit_shard(shard, backend, config, comm)
+    # CPU seconds are what a shared host's other work cannot inflate (wall seconds are not).
+    cpu = np.concatenate(comm.allgather(np.array([(time.process_time() - cpu_start) / len(result.history)])))
     cumulative = [r.seconds for r in result.history]
     n_params = sum(int(np.prod(v.shape)) for v in model.members[0].get_parameters().values())
     step_bytes = n_params * np.dtype(config.dtype).itemsize
@@ -70,6 +74,7 @@ def measure(data: str, backend: str, epochs: int, batch_size: int) -> dict | Non
             "bytes_per_step": step_bytes, "allreduce_seconds": reduce_seconds,
             "features_seconds": features_seconds,
             "epoch_seconds": [b - a for a, b in zip([0.0, *cumulative[:-1]], cumulative)],
+            "epoch_cpu_seconds_max": float(cpu.max()),
             "peak_rss_mb_max": float(max(peaks))}
 
 
