@@ -15,6 +15,7 @@ import difflib
 import gzip
 import hashlib
 import io
+import json
 import os
 import zlib
 from dataclasses import dataclass, field
@@ -82,7 +83,12 @@ def read_bytes(path: str | os.PathLike) -> bytes:
         raise NoshowError(f"{path}: file not found")
     if not path.is_file():
         raise NoshowError(f"{path}: not a regular file")
-    raw = path.read_bytes()
+    return unpacked(path, path.read_bytes())
+
+
+def unpacked(path, raw: bytes) -> bytes:
+    """A file's bytes (``raw``, read from ``path`` or uploaded under that name), decompressed when
+    gzip; an empty file is an error."""
     if raw[:2] == GZIP_MAGIC:
         try:
             raw = gzip.decompress(raw)
@@ -197,7 +203,13 @@ def read_text_frame(path: str | os.PathLike, encoding: str | None = None,
                     separator: str | None = None) -> tuple[pl.DataFrame, TextFormat]:
     """Read the file as an all-string frame, checking only that it is a well-formed CSV; return it
     with the encoding and separator it was read with."""
-    text, used = decode(path, read_bytes(path), encoding)
+    return text_frame_from_bytes(path, read_bytes(path), encoding, separator)
+
+
+def text_frame_from_bytes(path, raw: bytes, encoding: str | None = None,
+                          separator: str | None = None) -> tuple[pl.DataFrame, TextFormat]:
+    """:func:`read_text_frame` of a file's uncompressed bytes; ``path`` names it in messages."""
+    text, used = decode(path, raw, encoding)
     if "\0" in text:
         offset = text.index("\0")
         raise NoshowError(f"{path}: text holds a NUL character at offset {offset}")
@@ -423,13 +435,46 @@ def load(path: str | os.PathLike, *, require_label: bool = True, encoding: str |
     NoshowError : on any problem with the file, naming the file, column and line.
     """
     text, text_format = read_text_frame(path, encoding, separator)
+    return _validated(path, text, require_label, file_sha256(path), text_format)
+
+
+def load_bytes(raw: bytes, name: str, *, require_label: bool = False, encoding: str | None = None,
+               separator: str | None = None) -> Appointments:
+    """:func:`load` of a file's bytes (plain or gzip) received rather than read, e.g. uploaded;
+    ``name`` stands for the path in messages, which are otherwise the same."""
+    sha256 = hashlib.sha256(raw).hexdigest()
+    text, text_format = text_frame_from_bytes(name, unpacked(name, raw), encoding, separator)
+    return _validated(name, text, require_label, sha256, text_format)
+
+
+def load_records(records: list[dict], name: str, *, require_label: bool = False) -> Appointments:
+    """Validate appointments given as records (column name -> value, e.g. parsed JSON) exactly as
+    the rows of a file: every value is read as the text a CSV would hold (numbers as written,
+    ``null`` as missing), so a bad value gets the message a file would get, ``line N`` naming the
+    N-th record (from 1)."""
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    text = pl.DataFrame({c: [_as_text(record.get(c)) for record in records] for c in columns},
+                        schema={c: pl.String for c in columns})
+    digest = hashlib.sha256(json.dumps(records, sort_keys=True, default=str).encode()).hexdigest()
+    return _validated(name, text, require_label, digest, None, first_line=1)
+
+
+def _as_text(value) -> str | None:
+    """A record's value as a CSV field: strings as they are, None missing, anything else as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _validated(path, text: pl.DataFrame, require_label: bool, sha256: str, text_format: "TextFormat | None",
+               first_line: int = FIRST_DATA_LINE) -> Appointments:
+    """The checks every loaded table passes: columns, at least one row, every value typed."""
     required = S.ALL_COLUMNS if require_label else S.FEATURE_COLUMNS
     check_columns(path, text.columns, required)
     if text.height == 0:
         raise NoshowError(f"{path}: the header has no data rows below it")
-    frame, quirks = typed_frame(path, text, require_label)
-    return Appointments(frame=frame, source=str(path), sha256=file_sha256(path), quirks=quirks,
-                        text_format=text_format)
+    frame, quirks = typed_frame(path, text, require_label, first_line)
+    return Appointments(frame=frame, source=str(path), sha256=sha256, quirks=quirks, text_format=text_format)
 
 
 def duplicate_ids(data: Appointments, shown: int = 5) -> tuple[int, list[int]]:
