@@ -22,9 +22,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from noshow.clinic.call_list import STYLE
 from noshow.errors import NoshowError
 from noshow.serve import schemas
-from noshow.serve.guard import Guard
+from noshow.serve.guard import LIST_STYLE, Guard
 from noshow.serve.service import REQUEST, Service, Settings, model_facts, policy_from_query, policy_parameters, \
     rows_csv, rows_json
 
@@ -162,6 +163,11 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def page():
         return FileResponse(PAGE / "index.html")
+
+    @app.get(LIST_STYLE, include_in_schema=False)
+    async def list_style():
+        # The printable call list's look (predict --html), for the page's list: one stylesheet.
+        return Response(STYLE, media_type="text/css")
 
     app.mount("/page", StaticFiles(directory=PAGE), name="page")
     _add_schemas(app)

@@ -16,7 +16,8 @@ import json
 
 from starlette.exceptions import HTTPException
 
-PUBLIC_PATHS = ("/", "/health", "/favicon.ico")
+LIST_STYLE = "/call-list.css"
+PUBLIC_PATHS = ("/", "/health", "/favicon.ico", LIST_STYLE)
 PUBLIC_PREFIXES = ("/page/",)
 
 
