@@ -108,6 +108,7 @@ class Service:
 
         self.settings = settings
         self.model = TrainedModel.load(settings.model_path)  # verified as predict verifies it
+        single_threaded(settings.backend)
         self.history = (loader.load(settings.history_path, require_label=False)
                         if settings.history_path else None)
         self._history_by_patient = None
@@ -161,6 +162,18 @@ class Service:
         info["day"] = day or None
         listed = scores.filter(pl.col(scoring.FLAGGED) == 1).sort(S.APPOINTMENT_DAY, scoring.RANK)
         return listed, info
+
+
+def single_threaded(backend: str) -> None:
+    """One thread per request for the maths: a request holds a few rows, where more threads only
+    add overhead, and requests already run side by side (threadpool, workers)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def _parse_day(day: str):
