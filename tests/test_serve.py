@@ -93,6 +93,13 @@ def test_score_of_a_batch_equals_predicts_csv_on_the_same_rows(client, records, 
     assert as_text(answer.json()["scores"]).equals(expected)
 
 
+def test_score_with_a_history_file_equals_predict_with_the_same_history(model_file, small_csv, records, tmp_path):
+    with_history = TestClient(create_app(Settings(str(model_file), history_path=str(small_csv))))
+    answer = with_history.post("/score", json=records[:25])
+    expected = predict_csv(tmp_path, pl.DataFrame(records[:25]).write_csv(), "--history", str(small_csv), model=model_file)
+    assert as_text(answer.json()["scores"]).equals(expected)
+
+
 def test_score_accepts_an_object_holding_the_list(client, records):
     listed = client.post("/score", json=records[:3]).json()
     wrapped = client.post("/score", json={"appointments": records[:3]}).json()

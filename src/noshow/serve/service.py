@@ -15,6 +15,7 @@ import json
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from noshow.clinic import policies, scoring
@@ -24,6 +25,7 @@ from noshow.errors import NoshowError
 
 REQUEST = "request body"  # how a JSON body is named in messages, where a file's path would be
 MAX_RECORDS = 100_000
+SPAN_LOOKUPS = 1_000  # up to this many patients, a request's history rows are looked up, not scanned for
 
 
 def parse_json(body: bytes) -> object:
@@ -111,17 +113,26 @@ class Service:
         single_threaded(settings.backend)
         self.history = (loader.load(settings.history_path, require_label=False)
                         if settings.history_path else None)
-        self._history_by_patient = None
+        self._history_by_patient, self._spans = None, {}
         if self.history is not None:
-            # Sorted by patient once: a request's patients' rows are then found without a scan.
+            # Sorted by patient once, with where each patient's rows start and how many there are:
+            # a request's patients' rows are then taken without scanning the whole history.
             self._history_by_patient = self.history.frame.sort(S.PATIENT_KEY, maintain_order=True)
+            spans = (self._history_by_patient.with_row_index().group_by(S.PATIENT_KEY)
+                     .agg(pl.col("index").first(), pl.len()))
+            self._spans = {key: (start, n) for key, start, n in spans.iter_rows()}
 
     def history_of(self, data: loader.Appointments) -> loader.Appointments | None:
         """The history rows of ``data``'s patients (all that their history features depend on)."""
         if self._history_by_patient is None:
             return None
         keys = data.frame[S.PATIENT_KEY].unique()
-        rows = self._history_by_patient.filter(pl.col(S.PATIENT_KEY).is_in(keys.implode()))
+        if len(keys) > SPAN_LOOKUPS:
+            rows = self._history_by_patient.filter(pl.col(S.PATIENT_KEY).is_in(keys.implode()))
+        else:
+            spans = [self._spans[k] for k in keys.to_list() if k in self._spans]
+            taken = np.concatenate([np.arange(start, start + n) for start, n in spans]) if spans else np.zeros(0, np.int64)
+            rows = self._history_by_patient[taken]
         return loader.Appointments(rows, self.history.source, self.history.sha256)
 
     def score(self, data: loader.Appointments, policy: policies.Policy | None = None,
