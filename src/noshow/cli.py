@@ -379,6 +379,17 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _add_scoring(parser: argparse.ArgumentParser) -> None:
+    """What scoring needs, for predict and serve: the model, the history, who computes."""
+    from noshow.training import BACKENDS
+
+    parser.add_argument("--model", required=True, metavar="MODEL.npz")
+    parser.add_argument("--history", metavar="FILE", help="the patients' other appointments for their history: "
+                        "earlier ones with outcomes, later ones already booked")
+    parser.add_argument("--backend", choices=BACKENDS, default="numpy")
+    parser.add_argument("--device", default="cpu")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from noshow.clinic.policies import add_policy_arguments
     from noshow.training import BACKENDS
@@ -414,11 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=cmd_train)
 
     predict = commands.add_parser("predict", help="score appointments with a saved model")
-    predict.add_argument("--model", required=True, metavar="MODEL.npz")
+    _add_scoring(predict)
     _add_data(predict)
-    predict.add_argument("--history", metavar="FILE", help="the patients' other appointments for their history: earlier ones with outcomes, later ones already booked")
-    predict.add_argument("--backend", choices=BACKENDS, default="numpy")
-    predict.add_argument("--device", default="cpu")
     predict.add_argument("--out", required=True, metavar="SCORES.csv")
     predict.add_argument("--quiet", action="store_true")
     add_policy_arguments(predict)
@@ -461,10 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=cmd_bench)
 
     serve = commands.add_parser("serve", help="serve a model over HTTP: scoring API and a call-list page for staff")
-    serve.add_argument("--model", required=True, metavar="MODEL.npz")
-    serve.add_argument("--history", metavar="FILE", help="the patients' other appointments, read once at start, as for predict")
-    serve.add_argument("--backend", choices=BACKENDS, default="numpy")
-    serve.add_argument("--device", default="cpu")
+    _add_scoring(serve)
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1: this machine only; any other needs a token)")
     serve.add_argument("--port", type=_positive_int, default=8000)
