@@ -238,6 +238,22 @@ def test_an_upload_that_is_not_csv_is_400(client):
     assert answer.status_code == 400 and answer.json()["error"].startswith("x.csv: not a text CSV file")
 
 
+def test_an_unexpected_error_is_500_json_and_its_message_is_not_logged(model_file, caplog):
+    app = create_app(Settings(str(model_file)))
+
+    def broken(body, policy):
+        raise RuntimeError("patient 29872499824296 broke it")
+
+    app.state.service.score_json = broken
+    answer = TestClient(app, raise_server_exceptions=False).post("/score", json=EXAMPLE_APPOINTMENT)
+    assert answer.status_code == 500 and answer.json()["error"].startswith("internal error")
+    assert "RuntimeError answering POST /score" in caplog.text and "29872499824296" not in caplog.text
+
+
+def test_the_api_pages_that_load_scripts_from_a_cdn_are_off(client):
+    assert [client.get(path).status_code for path in ("/docs", "/redoc")] == [404, 404]
+
+
 def test_an_unknown_path_is_404_json(client):
     assert client.get("/nowhere").json() == {"error": "Not Found"}
 

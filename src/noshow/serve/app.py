@@ -115,7 +115,8 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     from noshow import __version__
 
     service = service or Service(settings)
-    app = FastAPI(title="noshow", version=__version__, description=DESCRIPTION)
+    # No /docs or /redoc: their pages load scripts from a CDN; /openapi.json is the description.
+    app = FastAPI(title="noshow", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
     app.state.service = service
     _handle_errors(app)
 

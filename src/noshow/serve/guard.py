@@ -6,19 +6,25 @@
   bytes actually received are counted as they stream in, so a body sent without a length (chunked)
   is cut off at the limit too: 413 either way.
 
-Neither logs anything: request bodies and patient IDs never reach a log.
+- No trace of an unexpected error reaches the client or the log: its message could hold a
+  patient's data, so the log names only the kind of error and the path, and the client gets 500 JSON.
+
+Request bodies and patient IDs never reach a log.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import logging
 
 from starlette.exceptions import HTTPException
 
 LIST_STYLE = "/call-list.css"
 PUBLIC_PATHS = ("/", "/health", "/favicon.ico", LIST_STYLE)
 PUBLIC_PREFIXES = ("/page/",)
+INTERNAL_ERROR = "internal error: the service could not answer this request (its log names the kind of error)"
+log = logging.getLogger("noshow.serve")
 
 
 class BodyTooLarge(HTTPException):
@@ -72,4 +78,16 @@ class Guard:
                     raise BodyTooLarge(self.max_body_bytes)
             return message
 
-        await self.app(scope, counted, send)
+        started = False
+
+        async def tracked(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except Exception as exc:  # a bug: never its message or traceback (they may hold patient data)
+            log.error("internal error %s answering %s %s", type(exc).__name__, scope["method"], scope["path"])
+            if not started:
+                await _answer(send, 500, INTERNAL_ERROR)
