@@ -1,8 +1,8 @@
 """The FastAPI application: endpoints, errors as JSON, the staff page.
 
 :func:`create_app` builds it around one :class:`~noshow.serve.service.Service` (model loaded and
-verified once). Scoring runs in a worker thread (``run_in_threadpool``) so that the event loop keeps
-answering other requests meanwhile; reading the body stays on the loop, where the size limit of
+verified once). Scoring runs in one of a few worker threads so that the event loop keeps answering
+other requests meanwhile; reading the body stays on the loop, where the size limit of
 :mod:`noshow.serve.guard` applies as it streams in.
 
 Every refusal is JSON ``{"error": "<message>"}``: a user's mistake (:class:`NoshowError`, the same
@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
+import anyio
 from starlette.exceptions import HTTPException
 
 from noshow.clinic.call_list import STYLE
@@ -32,6 +32,18 @@ from noshow.serve.service import REQUEST, Service, Settings, model_facts, policy
 PAGE = Path(__file__).with_name("page")
 SETTINGS_ENV = "NOSHOW_SERVE_SETTINGS"  # how `noshow serve --workers N` hands its settings to each worker
 CSV_TYPE = "text/csv"
+# Threads that score at once. The maths holds the interpreter lock most of the time, so more threads
+# would not score faster; each would keep its own memory pools (the resident memory then grows
+# with every new thread under load).
+SCORING_THREADS = 4
+_limiter: list[anyio.CapacityLimiter] = []
+
+
+async def run_in_threadpool(function, *args):
+    """``function(*args)`` in one of :data:`SCORING_THREADS` worker threads, off the event loop."""
+    if not _limiter:  # made in the event loop, on first use
+        _limiter.append(anyio.CapacityLimiter(SCORING_THREADS))
+    return await anyio.to_thread.run_sync(lambda: function(*args), limiter=_limiter[0])
 ERRORS = {status: {"model": schemas.Error, "description": text} for status, text in (
     (400, "malformed input: the message the command line gives for the same rows"),
     (401, "a token is set and the request did not carry it"), (413, "request body over --max-body-mb"))}
