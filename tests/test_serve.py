@@ -143,6 +143,18 @@ def test_call_list_json_lists_flagged_rows_by_rank_with_the_days_of_the_file(cli
     assert all(r["flagged"] == 1 for r in answer["appointments"])
 
 
+def test_call_list_reads_a_csv_body_as_it_reads_an_uploaded_file(client, records):
+    text = pl.DataFrame(records).write_csv().encode()
+    as_body = client.post("/call-list?calls_per_day=2", content=text, headers={"content-type": "text/csv"}).json()
+    as_file = client.post("/call-list?calls_per_day=2", files={"file": ("day.csv", text)}).json()
+    assert as_body["appointments"] == as_file["appointments"] and as_body["flagged"] > 0
+
+
+def test_a_form_without_a_file_is_400(client):
+    answer = client.post("/call-list", data={"notfile": "x"}, files={"other": ("a.csv", b"x")})
+    assert (answer.status_code, answer.json()) == (400, {"error": "request body: no file in the form field 'file'"})
+
+
 def test_call_list_answers_csv_when_the_client_accepts_csv(client, records):
     answer = client.post("/call-list?calls_per_day=2", json=records, headers={"accept": "text/csv"})
     assert answer.text.splitlines()[0].split(",") == list(SCORE_COLUMNS)

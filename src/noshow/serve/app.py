@@ -15,11 +15,11 @@ import json
 import os
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-import anyio
 from starlette.exceptions import HTTPException
 
 from noshow.clinic.call_list import STYLE
@@ -44,6 +44,8 @@ async def run_in_threadpool(function, *args):
     if not _limiter:  # made in the event loop, on first use
         _limiter.append(anyio.CapacityLimiter(SCORING_THREADS))
     return await anyio.to_thread.run_sync(lambda: function(*args), limiter=_limiter[0])
+
+
 ERRORS = {status: {"model": schemas.Error, "description": text} for status, text in (
     (400, "malformed input: the message the command line gives for the same rows"),
     (401, "a token is set and the request did not carry it"), (413, "request body over --max-body-mb"))}
