@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 
+import polars as pl
 import pytest
 
 from noshow.data import loader
@@ -137,3 +138,27 @@ def test_broken_gzip_gets_one_line_error(small_csv, tmp_path):
 
 def test_bad_flag_gets_one_line_error():
     assert_user_error(run_cli("check", "--no-such-flag"), "unrecognized arguments: --no-such-flag")
+
+
+@pytest.mark.parametrize("label", [False, True])
+def test_typing_in_one_pass_equals_typing_column_by_column(small_csv, label):
+    text, _ = loader.read_text_frame(small_csv)
+    fast = loader._typed_in_one_pass(small_csv, text, label, loader.FIRST_DATA_LINE)
+    checked = loader._typed_checked(small_csv, text, label, loader.FIRST_DATA_LINE)
+    assert fast[0].equals(checked[0]) and fast[0].schema == checked[0].schema
+    assert fast[1] == checked[1]
+
+
+@pytest.mark.realdata
+def test_typing_the_real_file_in_one_pass_equals_typing_it_column_by_column(real_data_path):
+    text, _ = loader.read_text_frame(real_data_path)
+    fast = loader._typed_in_one_pass(real_data_path, text, True, loader.FIRST_DATA_LINE)
+    checked = loader._typed_checked(real_data_path, text, True, loader.FIRST_DATA_LINE)
+    assert fast[0].equals(checked[0]) and fast[0].schema == checked[0].schema
+    assert fast[1] == checked[1] and fast[1][3].count == 5  # the five PatientIds in exponent form
+
+
+def test_a_file_failing_any_check_is_typed_column_by_column(small_csv):
+    text, _ = loader.read_text_frame(small_csv)
+    bad = text.with_columns(pl.lit("x").alias("Age"))
+    assert loader._typed_in_one_pass(small_csv, bad, False, loader.FIRST_DATA_LINE) is None

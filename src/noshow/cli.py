@@ -382,6 +382,32 @@ def _row_counts(text: str) -> list[int]:
     return counts
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value
+
+
+def cmd_serve(args) -> int:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise NoshowError("serve needs FastAPI and uvicorn, an optional extra: pip install 'noshow[serve]'") from None
+    from noshow.serve.run import TOKEN_ENV, serve
+    from noshow.serve.service import Settings
+
+    _check_device(args)
+    settings = Settings(args.model, args.history, args.backend, args.device, args.token or os.environ.get(TOKEN_ENV) or None,
+                        args.max_body_mb)
+    serve(settings, args.host, args.port, args.workers, access_log=not args.no_access_log)
+    return 0
+
+
 def cmd_bench(args) -> int:
     from pathlib import Path
 
@@ -406,17 +432,19 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def _add_policy(parser: argparse.ArgumentParser) -> None:
-    """Flagging policy flags (noshow.clinic.policies checks their values); none: max-F1 threshold."""
-    policy = parser.add_argument_group("flagging policy (default: the model's max-F1 threshold)")
-    policy.add_argument("--calls-per-day", type=int, metavar="K", help="flag the K highest risks of each day")
-    policy.add_argument("--call-share", type=float, metavar="S", help="flag the highest share S (0 < S <= 1) of each day, rounded up")
-    policy.add_argument("--slot-value", type=float, metavar="V", help="cost policy: value of a slot lost to a no-show")
-    policy.add_argument("--call-cost", type=float, metavar="C", help="cost policy: cost of one call")
-    policy.add_argument("--call-effect", type=float, metavar="E", help="cost policy: share of no-shows a call prevents (0 to 1)")
+def _add_scoring(parser: argparse.ArgumentParser) -> None:
+    """What scoring needs, for predict and serve: the model, the history, who computes."""
+    from noshow.training import BACKENDS
+
+    parser.add_argument("--model", required=True, metavar="MODEL.npz")
+    parser.add_argument("--history", metavar="FILE", help="the patients' other appointments for their history: "
+                        "earlier ones with outcomes, later ones already booked")
+    parser.add_argument("--backend", choices=BACKENDS, default="numpy")
+    parser.add_argument("--device", default="cpu")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from noshow.clinic.policies import add_policy_arguments
     from noshow.training import BACKENDS
 
     parser = _Parser(prog="noshow", description=__doc__.splitlines()[0])
@@ -459,14 +487,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=cmd_train)
 
     predict = commands.add_parser("predict", help="score appointments with a saved model")
-    predict.add_argument("--model", required=True, metavar="MODEL.npz")
+    _add_scoring(predict)
     _add_data(predict)
-    predict.add_argument("--history", metavar="FILE", help="the patients' other appointments for their history: earlier ones with outcomes, later ones already booked")
-    predict.add_argument("--backend", choices=BACKENDS, default="numpy")
-    predict.add_argument("--device", default="cpu")
     predict.add_argument("--out", required=True, metavar="SCORES.csv")
     predict.add_argument("--quiet", action="store_true")
-    _add_policy(predict)
+    add_policy_arguments(predict)
     predict.add_argument("--html", metavar="FILE", help="also write a printable call list (HTML), one section per day")
     predict.add_argument("--stream", action="store_true",
                          help="score a file larger than memory, whole days at a time (automatic above 1 GB)")
@@ -507,6 +532,18 @@ def build_parser() -> argparse.ArgumentParser:
                             "measurements (bench.png beside it is redrawn)")
     bench.add_argument("--quiet", action="store_true")
     bench.set_defaults(run=cmd_bench)
+
+    serve = commands.add_parser("serve", help="serve a model over HTTP: scoring API and a call-list page for staff")
+    _add_scoring(serve)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only; any other needs a token)")
+    serve.add_argument("--port", type=_positive_int, default=8000)
+    serve.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN' (default: $NOSHOW_TOKEN)")
+    serve.add_argument("--workers", type=_positive_int, default=1, help="uvicorn worker processes, each with the model")
+    serve.add_argument("--max-body-mb", type=_positive_float, default=10.0, metavar="MB",
+                       help="largest request body accepted (default 10 MB); larger ones get 413")
+    serve.add_argument("--no-access-log", action="store_true", help="do not log requests (paths and status only anyway)")
+    serve.set_defaults(run=cmd_serve)
 
     return parser
 

@@ -49,6 +49,9 @@ class TrainedModel:
     threshold: float  # on calibrated probabilities
     metadata: dict = field(default_factory=dict)
     calibrator: Calibrator = field(default_factory=lambda: Calibrator("identity"))
+    # Values derived from the fields above and reused by every scoring call (filled on first use,
+    # never saved): a service scoring one appointment at a time would otherwise recompute them each time.
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_inputs(self) -> int:
@@ -56,7 +59,16 @@ class TrainedModel:
 
     def predict_logits(self, X, backend: str = "numpy", device: str = "cpu") -> np.ndarray:
         """Logits (n,) of an (n, n_inputs) array or :class:`Encoded`."""
-        return make_model(backend, self.n_inputs, self.config, self.parameters, device).predict_logits(X)
+        return self._network(backend, device).predict_logits(X)
+
+    def _network(self, backend: str, device: str):
+        if backend != "torch":  # the NumPy layers keep their inputs for backward: one network per call
+            return make_model(backend, self.n_inputs, self.config, self.parameters, device)
+        # Building torch's networks costs milliseconds; in inference mode one set is safe to share.
+        key = ("network", backend, device)
+        if key not in self.derived:
+            self.derived[key] = make_model(backend, self.n_inputs, self.config, self.parameters, device)
+        return self.derived[key]
 
     def predict_proba(self, data: Appointments, backend: str = "numpy", history: Appointments | None = None,
                       device: str = "cpu") -> np.ndarray:

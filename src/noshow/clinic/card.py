@@ -134,25 +134,42 @@ def card_markdown(title: str, model: str, data: dict, split: str, evaluated_on: 
     return "\n".join(lines) + "\n"
 
 
+def _description(model: "TrainedModel") -> str:
+    meta, config = model.metadata, model.config
+    return (f"{meta.get('trained_with', '?')} twin, {config.members} network(s) of hidden layers "
+            f"{','.join(map(str, config.hidden))} ({config.activation}), {config.dtype}; "
+            f"calibration {model.calibrator.method}; max-F1 threshold {model.threshold:.4f} "
+            f"on calibrated probabilities")
+
+
+def _validation_metrics(model: "TrainedModel") -> dict[str, float]:
+    training = model.metadata.get("training", {})
+    metrics = {"pr_auc": training.get("val_pr_auc"), "ece": training.get("val_ece"),
+               "ece_uncalibrated": training.get("val_ece_uncalibrated"), "threshold": model.threshold}
+    return {m: v for m, v in metrics.items() if v is not None}
+
+
 def model_card(model: "TrainedModel", name: str, subgroups: list[dict] | None = None) -> str:
     """The card of a saved model, from its own metadata (validation metrics: it holds out no test)."""
-    meta = model.metadata
-    training, data = meta.get("training", {}), meta.get("data", {})
-    config = model.config
-    description = (f"{meta.get('trained_with', '?')} twin, {config.members} network(s) of hidden layers "
-                   f"{','.join(map(str, config.hidden))} ({config.activation}), {config.dtype}; "
-                   f"calibration {model.calibrator.method}; max-F1 threshold {model.threshold:.4f} "
-                   f"on calibrated probabilities")
-    metrics = {"validation": {"pr_auc": training.get("val_pr_auc"), "ece": training.get("val_ece"),
-                              "ece_uncalibrated": training.get("val_ece_uncalibrated"),
-                              "threshold": model.threshold}}
-    metrics = {k: {m: v for m, v in row.items() if v is not None} for k, row in metrics.items()}
+    data = model.metadata.get("data", {})
     held_out = data.get("held_out_test", True)
     notes = [] if held_out else [
         "These rows also chose early stopping, the threshold and the calibration map, so the numbers "
         "are somewhat optimistic; `noshow compare` gives test-set estimates with the same settings."]
-    return card_markdown(f"noshow model card: {name}", description, data, data.get("split", "?"),
-                         "validation", metrics, subgroups, notes)
+    return card_markdown(f"noshow model card: {name}", _description(model), data, data.get("split", "?"),
+                         "validation", {"validation": _validation_metrics(model)}, subgroups, notes)
+
+
+def card_facts(model: "TrainedModel", name: str) -> dict:
+    """The card's facts as data (the service's ``GET /model``): the model, its training data and
+    split, and its metrics on the validation rows of that split (named by :data:`CARD_METRICS`)."""
+    data = model.metadata.get("data", {})
+    return {"name": name, "model": _description(model), "trained_with": model.metadata.get("trained_with"),
+            "format_version": model.metadata.get("format_version"), "versions": model.metadata.get("versions", {}),
+            "calibration": model.calibrator.method, "threshold": model.threshold,
+            "data": {k: v for k, v in data.items()},
+            "metrics": {"split": data.get("split"), "rows": "validation", **_validation_metrics(model)},
+            "intended_use": list(INTENDED_USE)}
 
 
 def write_card(model_or_text: "TrainedModel | str", path: str | Path, subgroups: list[dict] | None = None) -> Path:

@@ -18,6 +18,7 @@ Every parameter is applied as given; a bad value is a :class:`NoshowError` (one 
 
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass
 
@@ -153,3 +154,14 @@ def make_policy(calls_per_day: int | None = None, call_share: float | None = Non
             raise NoshowError(f"the cost policy needs --slot-value, --call-cost and --call-effect; missing {', '.join(missing)}")
         return Cost(float(slot_value), float(call_cost), float(call_effect))
     return MaxF1()
+
+
+def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    """The policy flags, named after :data:`POLICY_FLAGS` (``--calls-per-day`` ...), with their
+    types and help: the command line's, and the service's query parameters (none: max-F1 threshold)."""
+    policy = parser.add_argument_group("flagging policy (default: the model's max-F1 threshold)")
+    policy.add_argument("--calls-per-day", type=int, metavar="K", help="flag the K highest risks of each day")
+    policy.add_argument("--call-share", type=float, metavar="S", help="flag the highest share S (0 < S <= 1) of each day, rounded up")
+    policy.add_argument("--slot-value", type=float, metavar="V", help="cost policy: value of a slot lost to a no-show")
+    policy.add_argument("--call-cost", type=float, metavar="C", help="cost policy: cost of one call")
+    policy.add_argument("--call-effect", type=float, metavar="E", help="cost policy: share of no-shows a call prevents (0 to 1)")

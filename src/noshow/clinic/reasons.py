@@ -151,7 +151,10 @@ def reason_sizes(model: "TrainedModel", raw: pl.DataFrame, backend: str = "numpy
     dtype = model.config.np_dtype
     if encoded is None:
         encoded = model.pipeline.encode(raw, dtype)
-    reference_row = model.pipeline.encode(with_reference(raw.head(1), reference, RAW_COLUMNS), dtype)
+    key = (REFERENCE_KEY, str(dtype), tuple(raw.select(RAW_COLUMNS).schema.items()))
+    reference_row = model.derived.get(key)
+    if reference_row is None:  # the same for every call with this model: encoded once
+        reference_row = model.derived[key] = model.pipeline.encode(with_reference(raw.head(1), reference, RAW_COLUMNS), dtype)
     n, names = len(encoded), list(GROUPS)
     logits, sizes = np.empty(n), np.zeros((n, len(names)))
     for start in range(0, n, BLOCK_ROWS):

@@ -15,6 +15,7 @@ import difflib
 import gzip
 import hashlib
 import io
+import json
 import os
 import zlib
 from dataclasses import dataclass, field
@@ -82,7 +83,12 @@ def read_bytes(path: str | os.PathLike) -> bytes:
         raise NoshowError(f"{path}: file not found")
     if not path.is_file():
         raise NoshowError(f"{path}: not a regular file")
-    raw = path.read_bytes()
+    return unpacked(path, path.read_bytes())
+
+
+def unpacked(path, raw: bytes) -> bytes:
+    """A file's bytes (``raw``, read from ``path`` or uploaded under that name), decompressed when
+    gzip; an empty file is an error."""
     if raw[:2] == GZIP_MAGIC:
         try:
             raw = gzip.decompress(raw)
@@ -197,7 +203,13 @@ def read_text_frame(path: str | os.PathLike, encoding: str | None = None,
                     separator: str | None = None) -> tuple[pl.DataFrame, TextFormat]:
     """Read the file as an all-string frame, checking only that it is a well-formed CSV; return it
     with the encoding and separator it was read with."""
-    text, used = decode(path, read_bytes(path), encoding)
+    return text_frame_from_bytes(path, read_bytes(path), encoding, separator)
+
+
+def text_frame_from_bytes(path, raw: bytes, encoding: str | None = None,
+                          separator: str | None = None) -> tuple[pl.DataFrame, TextFormat]:
+    """:func:`read_text_frame` of a file's uncompressed bytes; ``path`` names it in messages."""
+    text, used = decode(path, raw, encoding)
     if "\0" in text:
         offset = text.index("\0")
         raise NoshowError(f"{path}: text holds a NUL character at offset {offset}")
@@ -317,7 +329,7 @@ def patient_keys(raw_ids: pl.Series, where: Location) -> tuple[pl.Series, int]:
     Reading IDs as floats would merge distinct 15-digit IDs; we keep them as text and only rewrite
     the exponent-form ones (``9377952927E-5``) in plain decimal notation (``93779.52927``).
     """
-    is_exponent = raw_ids.str.contains(r"^[0-9]+(\.[0-9]+)?[eE][+-]?[0-9]+$")
+    is_exponent = raw_ids.str.contains(_EXPONENT_ID)
     n_exponent = int(is_exponent.sum())
     if n_exponent == 0:
         return raw_ids, 0
@@ -343,6 +355,74 @@ def typed_frame(path, text: pl.DataFrame, require_label: bool = True,
 
     ``first_line`` is the file line of ``text``'s first row, so errors name the right line.
     """
+    typed = _typed_in_one_pass(path, text, require_label, first_line)
+    return typed if typed is not None else _typed_checked(path, text, require_label, first_line)
+
+
+_INT_COLUMNS = (S.APPOINTMENT_ID, S.AGE, *S.FLAG_COLUMNS, S.HANDICAP)
+_DATETIME_COLUMNS = (S.SCHEDULED_DAY, S.APPOINTMENT_DAY)
+_EXPONENT_ID = r"^[0-9]+(\.[0-9]+)?[eE][+-]?[0-9]+$"
+
+
+def _stripped(column: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars()
+
+
+def _typed_in_one_pass(path, text: pl.DataFrame, require_label: bool,
+                       first_line: int) -> tuple[pl.DataFrame, list[Quirk]] | None:
+    """:func:`_typed_checked`'s result computed in two polars passes, or None when any of its checks
+    would fail: that path then finds and reports it.
+
+    The column-by-column checks cost a polars call each, which dominates a request of a few rows;
+    here every check is one expression of a single pass. The two paths give equal frames (tested).
+    """
+    if not set(S.FEATURE_COLUMNS) <= set(text.columns) or (require_label and S.LABEL not in text.columns):
+        return None
+    ints = {c: _stripped(c).cast(pl.Int64, strict=False) for c in _INT_COLUMNS}
+    times = {c: _stripped(c).str.to_datetime(S.DATETIME_FORMAT, strict=False, time_zone=None) for c in _DATETIME_COLUMNS}
+    label = S.LABEL in text.columns
+    checks = [*(pl.col(c).is_not_null().all() for c in S.FEATURE_COLUMNS),
+              *(e.is_not_null().all() for e in (*ints.values(), *times.values())),
+              *(e.dt.year().is_between(*YEAR_RANGE).all() for e in times.values()),
+              *(ints[c].is_between(0, 1).all() for c in S.FLAG_COLUMNS),
+              ints[S.HANDICAP].is_between(0, S.HANDICAP_MAX).all(), ints[S.AGE].is_between(-1, 130).all(),
+              _stripped(S.GENDER).is_in(list(S.GENDER_VALUES)).all()]
+    if label:
+        checks.append(_stripped(S.LABEL).is_in(list(S.LABEL_VALUES)).all() & pl.col(S.LABEL).is_not_null().all())
+    if not all(text.select(check.alias(f"_check{i}") for i, check in enumerate(checks)).row(0)):
+        return None
+    scheduled_date, appointment_date = (times[c].dt.date() for c in _DATETIME_COLUMNS)
+    columns = [_stripped(S.PATIENT_ID).alias(S.PATIENT_ID), ints[S.APPOINTMENT_ID], _stripped(S.GENDER),
+               *times.values(), _stripped(S.NEIGHBOURHOOD),
+               *(ints[c].cast(pl.Int8) for c in (*S.FLAG_COLUMNS, S.HANDICAP)),
+               ints[S.AGE].clip(0, AGE_CAP).cast(pl.Int16),
+               _stripped(S.PATIENT_ID).alias(S.PATIENT_KEY), scheduled_date.alias(S.SCHEDULED_DATE),
+               appointment_date.alias(S.APPOINTMENT_DATE)]
+    if label:
+        columns.append(_stripped(S.LABEL).replace_strict(S.LABEL_VALUES, return_dtype=pl.Int8).alias(S.TARGET))
+    if S.TRUE_PROBABILITY in text.columns:
+        columns.append(pl.col(S.TRUE_PROBABILITY).cast(pl.Float64, strict=False))
+    counts = [(ints[S.AGE] < 0).sum(), (ints[S.AGE] > AGE_CAP).sum(), (appointment_date < scheduled_date).sum()]
+    frame = text.select(*columns, *(c.alias(f"_quirk{i}") for i, c in enumerate(counts)))
+    young, old, early = (int(frame[f"_quirk{i}"][0]) if frame.height else 0 for i in range(len(counts)))
+    # Last, as in the checking path: every other check passed, so an error here is the first either way.
+    keys, n_exponent = patient_keys(frame[S.PATIENT_KEY], Location(path, first_line))
+    frame = frame.drop(f"_quirk{i}" for i in range(len(counts))).with_columns(keys.alias(S.PATIENT_KEY))
+    return frame, _quirks(young, old, early, n_exponent)
+
+
+def _quirks(young: int, old: int, early: int, exponent_ids: int) -> list[Quirk]:
+    """The quirks :func:`typed_frame` counts, with what was done about each."""
+    return [
+        Quirk("Age -1", young, "read as age 0"),
+        Quirk(f"Age over {AGE_CAP}", old, f"capped at {AGE_CAP}"),
+        Quirk("appointment dated before it was scheduled", early, "lead time set to 0 days (same day)"),
+        Quirk("PatientId in exponent form", exponent_ids, "kept as text, written in plain decimal"),
+    ]
+
+
+def _typed_checked(path, text: pl.DataFrame, require_label: bool, first_line: int) -> tuple[pl.DataFrame, list[Quirk]]:
+    """:func:`typed_frame` column by column, each check raising with the column and the line."""
     where = Location(path, first_line)
     for column in S.FEATURE_COLUMNS:
         _require_present(where, text, column)
@@ -373,16 +453,8 @@ def typed_frame(path, text: pl.DataFrame, require_label: bool = True,
     keys, n_exponent = patient_keys(columns[S.PATIENT_ID], where)
     scheduled_date = scheduled.dt.date()
     appointment_date = appointment.dt.date()
-    quirks = [
-        Quirk("Age -1", int((age < 0).sum()), "read as age 0"),
-        Quirk(f"Age over {AGE_CAP}", int((age > AGE_CAP).sum()), f"capped at {AGE_CAP}"),
-        Quirk(
-            "appointment dated before it was scheduled",
-            int((appointment_date < scheduled_date).sum()),
-            "lead time set to 0 days (same day)",
-        ),
-        Quirk("PatientId in exponent form", n_exponent, "kept as text, written in plain decimal"),
-    ]
+    quirks = _quirks(int((age < 0).sum()), int((age > AGE_CAP).sum()),
+                     int((appointment_date < scheduled_date).sum()), n_exponent)
     columns[S.AGE] = age.clip(0, AGE_CAP).cast(pl.Int16)
     columns[S.PATIENT_KEY] = keys.rename(S.PATIENT_KEY)
     columns[S.SCHEDULED_DATE] = scheduled_date.rename(S.SCHEDULED_DATE)
@@ -423,13 +495,46 @@ def load(path: str | os.PathLike, *, require_label: bool = True, encoding: str |
     NoshowError : on any problem with the file, naming the file, column and line.
     """
     text, text_format = read_text_frame(path, encoding, separator)
+    return _validated(path, text, require_label, file_sha256(path), text_format)
+
+
+def load_bytes(raw: bytes, name: str, *, require_label: bool = False, encoding: str | None = None,
+               separator: str | None = None) -> Appointments:
+    """:func:`load` of a file's bytes (plain or gzip) received rather than read, e.g. uploaded;
+    ``name`` stands for the path in messages, which are otherwise the same."""
+    sha256 = hashlib.sha256(raw).hexdigest()
+    text, text_format = text_frame_from_bytes(name, unpacked(name, raw), encoding, separator)
+    return _validated(name, text, require_label, sha256, text_format)
+
+
+def load_records(records: list[dict], name: str, *, require_label: bool = False) -> Appointments:
+    """Validate appointments given as records (column name -> value, e.g. parsed JSON) exactly as
+    the rows of a file: every value is read as the text a CSV would hold (numbers as written,
+    ``null`` as missing), so a bad value gets the message a file would get, ``line N`` naming the
+    N-th record (from 1)."""
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    text = pl.DataFrame({c: [_as_text(record.get(c)) for record in records] for c in columns},
+                        schema={c: pl.String for c in columns})
+    digest = hashlib.sha256(json.dumps(records, sort_keys=True, default=str).encode()).hexdigest()
+    return _validated(name, text, require_label, digest, None, first_line=1)
+
+
+def _as_text(value) -> str | None:
+    """A record's value as a CSV field: strings as they are, None missing, anything else as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _validated(path, text: pl.DataFrame, require_label: bool, sha256: str, text_format: "TextFormat | None",
+               first_line: int = FIRST_DATA_LINE) -> Appointments:
+    """The checks every loaded table passes: columns, at least one row, every value typed."""
     required = S.ALL_COLUMNS if require_label else S.FEATURE_COLUMNS
     check_columns(path, text.columns, required)
     if text.height == 0:
         raise NoshowError(f"{path}: the header has no data rows below it")
-    frame, quirks = typed_frame(path, text, require_label)
-    return Appointments(frame=frame, source=str(path), sha256=file_sha256(path), quirks=quirks,
-                        text_format=text_format)
+    frame, quirks = typed_frame(path, text, require_label, first_line)
+    return Appointments(frame=frame, source=str(path), sha256=sha256, quirks=quirks, text_format=text_format)
 
 
 def duplicate_ids(data: Appointments, shown: int = 5) -> tuple[int, list[int]]:

@@ -278,9 +278,15 @@ def figure(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+# Sections of bench.json that other benchmarks merge in (bench/serve); rewriting the file keeps them.
+MERGED_SECTIONS = ("serve",)
+
+
 def write(result: dict, out: Path) -> list[Path]:
     """``bench.json`` and ``bench.png`` in the folder ``out``."""
     out.mkdir(parents=True, exist_ok=True)
+    previous = json.loads((out / "bench.json").read_text()) if (out / "bench.json").exists() else {}
+    result = {**result, **{k: previous[k] for k in MERGED_SECTIONS if k in previous and k not in result}}
     with atomic_path(out / "bench.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2))
     figure(result, out / "bench.png")
@@ -298,6 +304,18 @@ def scale_summary(result: dict) -> list[str]:
         lines.append(f"predict  {p['rows']:>12,} rows: {p['seconds']:.1f} s ({p['rows'] / p['seconds']:,.0f} rows/s), "
                      f"peak {p['peak_rss_mb']:.0f} MB")
     return lines
+
+
+def merge_section(path: Path, name: str, section: dict) -> Path:
+    """Put ``section`` into the bench.json at ``path`` under ``name`` (one of :data:`MERGED_SECTIONS`),
+    keeping the rest of the file."""
+    if name not in MERGED_SECTIONS:
+        raise ValueError(f"{name!r} is not a section other benchmarks merge into bench.json")
+    result = json.loads(path.read_text()) if path.exists() else {}
+    result[name] = section
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(result, indent=2))
+    return path
 
 
 def summary(result: dict) -> str:
