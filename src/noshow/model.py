@@ -62,9 +62,8 @@ class TrainedModel:
         return self._network(backend, device).predict_logits(X)
 
     def _network(self, backend: str, device: str):
-        if backend != "torch":  # the NumPy layers keep their inputs for backward: one network per call
-            return make_model(backend, self.n_inputs, self.config, self.parameters, device)
-        # Building torch's networks costs milliseconds; in inference mode one set is safe to share.
+        # Building the networks costs milliseconds (a copy of every weight); predicting writes
+        # nothing in either twin (no cached inputs, torch in inference mode), so one set is shared.
         key = ("network", backend, device)
         if key not in self.derived:
             self.derived[key] = make_model(backend, self.n_inputs, self.config, self.parameters, device)

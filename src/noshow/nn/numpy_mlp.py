@@ -152,7 +152,9 @@ class Dropout:
         self._mask = None
 
     def forward(self, x: np.ndarray, train: bool) -> np.ndarray:
-        if not train or self.p == 0:
+        if not train:  # prediction writes nothing, so one network can serve many threads
+            return x
+        if self.p == 0:
             self._mask = None
             return x
         # Speed: draw float32 uniforms for float32 data (half the random bits of float64).
