@@ -17,6 +17,8 @@ from noshow.errors import NoshowError
 
 EXIT_USAGE = 2
 STREAM_BYTES = 1 << 30  # train streams from disk by itself for files larger than this
+# Whether `noshow train` refits its networks on training + validation rows (--refit / --no-refit).
+REFIT = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -199,13 +201,17 @@ def cmd_train(args) -> int:
 
         if not args.data:
             raise NoshowError("--stream needs --data FILE")
+        if args.refit:
+            raise NoshowError("--refit: a model trained streamed from disk is not refitted; drop --stream or --refit")
         model, result = train_streamed(args.data, args.backend, config, progress=not args.quiet, device=args.device)
         source, n_train = args.data, model.metadata["data"]["n_train"]
     else:
         loaded = _resolve_data(args)
         # A model for use learns from every row but the validation part (no test part held out).
         prepared = prepare(loaded, args.split, args.split_seed, config.dtype, hold_out_test=False)
-        model, result = train_model(prepared, args.backend, config, progress=not args.quiet, device=args.device)
+        refit = REFIT if args.refit is None else args.refit
+        model, result = train_model(prepared, args.backend, config, progress=not args.quiet, device=args.device,
+                                    refit=refit)
         source, n_train = loaded.source, len(prepared.split.train)
     _report_trained(args, model, result, source, n_train)
     return 0
@@ -244,7 +250,8 @@ def _report_trained(args, model, result, source, n_train: int, how: str = "") ->
         print(
             f"trained {args.backend}{how} on {n_train:,} rows of {source}: "
             f"{training['members']} network(s), {training['epochs_run']} epochs in all (best "
-            f"{', '.join(map(str, training['best_epochs']))}) in {result.train_seconds:.1f} s, "
+            f"{', '.join(map(str, training['best_epochs']))}"
+            f"{'; refitted on training + validation rows' if training['refit'] else ''}) in {result.train_seconds:.1f} s, "
             f"validation PR AUC {training['val_pr_auc']:.4f}, "
             f"calibration {training.get('calibration', 'none')}, threshold {model.threshold:.4f}; "
             f"wrote {args.out} and {card}"
@@ -483,6 +490,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="build features out of core and train from disk in chunks (automatic above 1 GB)")
     train.add_argument("--timeout", type=_positive_int, default=600, metavar="SECONDS",
                        help="under torchrun: how long a process waits for its peers before it gives up")
+    train.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
+                       help="after early stopping, train each network afresh on training + validation rows for "
+                            "its chosen epoch count; calibration and threshold stay the validation ones "
+                            f"(default: {'on' if REFIT else 'off'}; not with --stream)")
     _add_network(train)
     train.set_defaults(run=cmd_train)
 

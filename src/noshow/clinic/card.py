@@ -156,6 +156,11 @@ def model_card(model: "TrainedModel", name: str, subgroups: list[dict] | None = 
     notes = [] if held_out else [
         "These rows also chose early stopping, the threshold and the calibration map, so the numbers "
         "are somewhat optimistic; `noshow compare` gives test-set estimates with the same settings."]
+    training = model.metadata.get("training", {})
+    if training.get("refit"):
+        notes.append(f"The networks were then refitted on the training and validation rows for the epoch counts "
+                     f"early stopping chose ({', '.join(map(str, training.get('refit_epochs', [])))}); these "
+                     f"numbers, the threshold and the calibration map are those of the networks before the refit.")
     return card_markdown(f"noshow model card: {name}", _description(model), data, data.get("split", "?"),
                          "validation", {"validation": _validation_metrics(model)}, subgroups, notes)
 

@@ -27,10 +27,15 @@ class Prepared:
     y: np.ndarray  # (n_rows,) in {0, 1}
     raw: pl.DataFrame | None = None  # (n_rows,) raw features, before the pipeline
 
-    def part(self, name: str) -> tuple[Encoded, np.ndarray]:
-        """Features and labels of the "train", "val" or "test" rows."""
-        idx = getattr(self.split, name)
+    def part(self, *names: str) -> tuple[Encoded, np.ndarray]:
+        """Features and labels of the "train", "val" or "test" rows, or of several parts in the
+        order named (``part("train", "val")``: the rows of a refit)."""
+        idx = self.rows(*names)
         return self.features.subset(idx), self.y[idx]
+
+    def rows(self, *names: str) -> np.ndarray:
+        """Row indices of the named parts, in the order named."""
+        return np.concatenate([getattr(self.split, name) for name in names])
 
 
 def prepare(data: Appointments, split: str = "random", split_seed: int = 0, dtype: str = "float32",

@@ -311,6 +311,9 @@ class EnsembleResult:
     """The members' :class:`TrainResult`, in member order, and what the model file records."""
 
     members: list[TrainResult]
+    # The members trained afresh on training + validation rows for their best epoch counts
+    # (``noshow train --refit``); the model keeps their weights, its calibration those above.
+    refit: "EnsembleResult | None" = None
 
     @property
     def parameters(self) -> dict[str, np.ndarray]:
@@ -318,7 +321,8 @@ class EnsembleResult:
 
     @property
     def train_seconds(self) -> float:
-        return sum(r.train_seconds for r in self.members)
+        """Seconds of training, the refit's included."""
+        return sum(r.train_seconds for r in self.members) + (self.refit.train_seconds if self.refit else 0.0)
 
     @property
     def epochs_run(self) -> int:
@@ -339,22 +343,26 @@ class EnsembleResult:
 
 
 def fit_ensemble(model: Ensemble, X, y, config: MLPConfig, X_val=None, y_val=None, sample_weight=None,
-                 progress: bool = False, label: str | None = None, plan: LocalPlan = LOCAL) -> EnsembleResult:
+                 progress: bool = False, label: str | None = None, epochs: list[int] | None = None,
+                 plan: LocalPlan = LOCAL) -> EnsembleResult:
     """Train each member of ``model`` with :func:`fit` (its own early stopping), one after another.
 
     Arguments as for :func:`fit`; ``config`` is the model's (member configs derive from it).
+    ``epochs``: member k runs exactly ``epochs[k]`` epochs (a refit, see :func:`fit`).
     """
     results = []
     for k, member in enumerate(model.members):
         tag = label or model.name
         if config.members > 1:
             tag += f" member {k + 1}/{config.members}"
-        results.append(fit(member, X, y, member.config, X_val, y_val, sample_weight, progress, tag, plan))
+        results.append(fit(member, X, y, member.config, X_val, y_val, sample_weight, progress, tag,
+                           None if epochs is None else epochs[k], plan))
     return EnsembleResult(results)
 
 
 def fit(backend, X, y, config: MLPConfig, X_val=None, y_val=None, sample_weight=None,
-        progress: bool = False, label: str | None = None, plan: LocalPlan = LOCAL) -> TrainResult:
+        progress: bool = False, label: str | None = None, epochs: int | None = None,
+        plan: LocalPlan = LOCAL) -> TrainResult:
     """Train ``backend`` on (X, y) with early stopping on (X_val, y_val) if given.
 
     Parameters
@@ -364,6 +372,9 @@ def fit(backend, X, y, config: MLPConfig, X_val=None, y_val=None, sample_weight=
     y : (n,) labels in {0, 1}; sample_weight : optional (n,) weights.
     X_val, y_val : validation data (array, Encoded or ChunkStore) for early stopping on PR AUC.
     progress : show a tqdm bar with epoch, loss and validation PR AUC on stderr.
+    epochs : run exactly this many epochs (at most ``config.epochs``) and keep the last weights,
+        without validation: a refit for an epoch count chosen earlier. The learning-rate schedule
+        stays ``config``'s, so its first ``epochs`` epochs are those of the run that chose them.
     plan : batches, class weight, loss and validation score of one process (:data:`LOCAL`) or of
         data-parallel processes, each holding a shard of the rows.
     """
@@ -376,10 +387,12 @@ def fit(backend, X, y, config: MLPConfig, X_val=None, y_val=None, sample_weight=
     if not isinstance(X, ChunkStore):
         backend.prepare(X, y, sample_weight)
     rng = plan.generator(config.seed)
-    use_val = X_val is not None and plan.has_validation(y_val)
+    if epochs is not None and not 1 <= epochs <= config.epochs:
+        raise ValueError(f"a refit runs 1 to {config.epochs} epochs, not {epochs}")
+    use_val = epochs is None and X_val is not None and plan.has_validation(y_val)
     result = TrainResult(parameters=backend.get_parameters(), pos_weight=pos_weight)
     best = -np.inf
-    bar = tqdm(range(config.epochs), desc=label or backend.name, disable=not progress,
+    bar = tqdm(range(epochs or config.epochs), desc=label or backend.name, disable=not progress,
                leave=False, unit="epoch", dynamic_ncols=True)
     start = time.perf_counter()
     for epoch in bar:

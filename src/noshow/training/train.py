@@ -1,5 +1,6 @@
 """Training a model for use: every member on the training rows with early stopping on validation;
-there, too, the calibration map and the decision threshold (on calibrated probabilities); and the
+there, too, the calibration map and the decision threshold (on calibrated probabilities); with a
+refit, every member again on training + validation rows for its chosen epoch count; and the
 model file's record of how it was made. In memory (:func:`train_model`) or from a file larger than
 memory (:func:`train_streamed`); both end the same way (:func:`_finish`)."""
 
@@ -54,23 +55,42 @@ def rows_used(prepared: Prepared) -> dict:
 
 
 def train_model(prepared: Prepared, backend: str, config: MLPConfig, progress: bool = False,
-                device: str = "cpu", calibration: str = "auto") -> tuple[TrainedModel, EnsembleResult]:
+                device: str = "cpu", calibration: str = "auto", refit: bool = False) -> tuple[TrainedModel, EnsembleResult]:
     """Train every member on the training part with early stopping on validation, then fit the
-    calibration map and choose the max-F1 threshold of the averaged model there."""
+    calibration map and choose the max-F1 threshold of the averaged model there.
+
+    ``refit``: then train every member afresh (same seed, initial weights and config) on the
+    training and validation rows for the epoch count its early stopping chose (:func:`refit_members`);
+    the model keeps the refit weights and the calibration map and threshold of the first model's
+    validation logits (the refit has seen those rows, so they cannot calibrate it). The feature
+    pipeline stays the one fitted on the training rows."""
     X_train, y_train = prepared.part("train")
     X_val, y_val = prepared.part("val")
     model = make_model(backend, prepared.features.width, config, device=device)
     result = fit_ensemble(model, X_train, y_train, config, X_val, y_val, progress=progress, label=backend)
+    fitted = prepared.rows("train")
+    if refit:
+        fitted = prepared.rows("train", "val")
+        result.refit = refit_members(backend, prepared.features.width, config, *prepared.part("train", "val"),
+                                     result.best_epochs, progress, device)
     data = prepared.data
     data_record = {"source": data.source, "sha256": data.sha256, "synthetic": data.synthetic,
                    "rows": len(data), **rows_used(prepared)}
     reference = profile = None
     if prepared.raw is not None:
-        train_raw = prepared.raw[prepared.split.train]
-        reference = reference_values(train_raw)
-        profile = training_profile(train_raw, prepared.data.frame[S.APPOINTMENT_DATE][prepared.split.train])
+        fitted_raw = prepared.raw[fitted]
+        reference = reference_values(fitted_raw)
+        profile = training_profile(fitted_raw, prepared.data.frame[S.APPOINTMENT_DATE][fitted])
     return _finish(model, result, prepared.pipeline, X_val, y_val, data_record, calibration, reference,
                    profile), result
+
+
+def refit_members(backend: str, n_inputs: int, config: MLPConfig, X, y, epochs: list[int],
+                  progress: bool = False, device: str = "cpu") -> EnsembleResult:
+    """Fresh members of ``config`` (the seeds, hence the initial weights, of :func:`make_model`'s),
+    member k trained on (X, y) for exactly ``epochs[k]`` epochs, without validation."""
+    fresh = make_model(backend, n_inputs, config, device=device)
+    return fit_ensemble(fresh, X, y, config, progress=progress, label=f"{backend} refit", epochs=epochs)
 
 
 def train_streamed(path: str | Path, backend: str, config: MLPConfig, progress: bool = False,
@@ -128,16 +148,18 @@ def finish_from_logits(backend: str, config: MLPConfig, result: EnsembleResult, 
         metadata[REFERENCE_KEY] = reference
     if profile is not None:
         metadata[PROFILE_KEY] = profile
-    return TrainedModel(config, result.parameters, pipeline, threshold, metadata, calibrator)
+    final = result.refit or result
+    return TrainedModel(config, final.parameters, pipeline, threshold, metadata, calibrator)
 
 
 def training_metadata(backend: str, data_record: dict, result: EnsembleResult, val_pr_auc: float) -> dict:
     """The model file's record of what it was trained on and how training went. It holds no wall
-    times, so that the same command and seed write a byte-identical model file."""
-    return {
-        "trained_with": backend,
-        "data": data_record,
-        "training": {"members": len(result.members), "epochs_run": result.epochs_run,
-                     "best_epochs": result.best_epochs,
-                     "pos_weight": result.pos_weight, "val_pr_auc": float(val_pr_auc)},
-    }
+    times, so that the same command and seed write a byte-identical model file. ``val_pr_auc``,
+    the calibration and the threshold are the first model's (before a refit)."""
+    training = {"members": len(result.members), "epochs_run": result.epochs_run,
+                "best_epochs": result.best_epochs, "pos_weight": result.pos_weight,
+                "val_pr_auc": float(val_pr_auc), "refit": result.refit is not None}
+    if result.refit is not None:
+        training["refit_epochs"] = [r.epochs_run for r in result.refit.members]
+        training["refit_rows"] = data_record.get("n_train", 0) + data_record.get("n_val", 0)
+    return {"trained_with": backend, "data": data_record, "training": training}
