@@ -10,7 +10,6 @@ Every launch has a timeout, so a hung collective fails the test instead of hangi
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import socket
@@ -19,16 +18,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from noshow.data import schema as S
 from noshow.data.features import FeaturePipeline
+from noshow.distributed.check import max_difference, replay_one_process
 from noshow.distributed.launch import Launch, detect
-from noshow.distributed.train import local_batches, shard_parts
+from noshow.distributed.train import shard_parts
 from noshow.model import TrainedModel
-from noshow.nn.config import member_config, resolve_pos_weight, split_members
-from noshow.training.loop import make_backend
+from noshow.nn.config import split_members
 
 BIN = Path(sys.executable).parent
 MPIEXEC, TORCHRUN = shutil.which("mpiexec", path=str(BIN)), shutil.which("torchrun", path=str(BIN))
@@ -77,32 +75,6 @@ def runs(tmp_path_factory, small_csv):
     for name, run in done.items():
         assert run.returncode == 0, run.stderr[-2000:]
     return {name: TrainedModel.load(folder / f"{name}.npz") for name in done}
-
-
-def replay_one_process(path: Path, model: TrainedModel, backend: str, processes: int = 2) -> dict[str, np.ndarray]:
-    """The weights one process reaches with each step's batch = the processes' pieces together."""
-    config = member_config(model.config, 0)
-    shards = [shard_parts(path, rank, processes) for rank in range(processes)]
-    encoded = [model.pipeline.encode(raw.filter(part == 0), np.float64).to_array(np.float64) for _, raw, part in shards]
-    labels = [frame[S.TARGET].to_numpy()[part == 0] for frame, _, part in shards]
-    rows = [len(y) for y in labels]
-    offsets = np.cumsum([0, *rows[:-1]])
-    steps = math.ceil(sum(rows) / (processes * config.batch_size))
-    y = np.concatenate(labels)
-    one = make_backend(backend, encoded[0].shape[1], config)
-    one.prepare(np.concatenate(encoded), y, None)
-    generators = [np.random.default_rng([config.seed, rank]) for rank in range(processes)]
-    for epoch in range(model.metadata["training"]["best_epochs"][0]):
-        pieces = [local_batches(n, steps, g) for n, g in zip(rows, generators)]
-        batches = [np.concatenate([p[k] + o for p, o in zip(pieces, offsets)]) for k in range(steps)]
-        one.train_batches(batches, epoch, resolve_pos_weight(config, y))
-        one.end_epoch()
-    return one.get_parameters()
-
-
-def max_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
-    assert a.keys() == b.keys()
-    return max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
 
 
 @needs_mpi
