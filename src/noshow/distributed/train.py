@@ -186,10 +186,11 @@ def load_shard(path: str | Path, config: MLPConfig, comm: Comm) -> Shard:
     n_val = int(comm.total(val.sum())[0])
     if min(int(rows.sum()), n_val) < MIN_ROWS:
         raise NoshowError(f"{path}: too few rows to train ({int(rows.sum())} training, {n_val} validation)")
-    pipeline = fit_pipeline(raw.filter(train), comm)
+    raw_train = raw.filter(train)
+    pipeline = fit_pipeline(raw_train, comm)
     dtype = np.dtype(config.dtype)
     return Shard(frame, raw, part, frame[S.TARGET].to_numpy().astype(np.int64), pipeline,
-                 pipeline.encode(raw.filter(train), dtype), pipeline.encode(raw.filter(val), dtype), rows)
+                 pipeline.encode(raw_train, dtype), pipeline.encode(raw.filter(val), dtype), rows)
 
 
 def fit_shard(shard: Shard, backend: str, config: MLPConfig, comm: Comm, progress: bool = False,
