@@ -197,3 +197,15 @@ def test_history_file_supplies_appointments_already_booked_ahead():
     booked = _frame([("a", "2016-05-03 08:00:00", "2016-05-20", 0), ("a", "2016-05-09 08:00:00", "2016-05-23", 0)])
     raw = F.raw_features(_unlabelled([("a", "2016-05-05 08:00:00", "2016-05-09")]), history=booked.drop(S.TARGET))
     assert raw["booked_ahead"].to_list() == [1]  # the 05-23 one was booked on the day itself
+
+
+def test_category_codes_are_the_same_below_and_above_the_dict_lookup_size():
+    rng = np.random.default_rng(0)
+    vocabulary = ["ANDORINHAS", "BELA VISTA", "CENTRO", "ÉDEN"]
+    values = pl.Series(rng.choice([*vocabulary, "JABOUR", ""], F.DICT_LOOKUP_ROWS + 500))
+    large = F.category_codes(values, vocabulary)  # polars' replace_strict
+    small = np.concatenate([F.category_codes(values.slice(start, 500), vocabulary)  # the dict lookup
+                            for start in range(0, len(values), 500)])
+    assert large.dtype == small.dtype == np.int32
+    np.testing.assert_array_equal(large, small)
+    assert set(large[values.is_in(["JABOUR", ""]).to_numpy()]) == {len(vocabulary)}

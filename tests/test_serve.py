@@ -3,24 +3,29 @@ FastAPI's test client on a tiny model trained by the command line."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import subprocess
 import sys
+import time
 import warnings
 
 import polars as pl
 import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 'noshow[serve]'")
-pytest.importorskip("httpx", reason="the test client needs httpx")
+httpx = pytest.importorskip("httpx", reason="the test client needs httpx")
 
 with warnings.catch_warnings():  # starlette's test client asks for httpx2, not yet on PyPI's pins
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient  # noqa: E402
 
 from noshow.clinic.scoring import SCORE_COLUMNS  # noqa: E402
+from noshow.errors import NoshowError  # noqa: E402
 from noshow.data import schema as S  # noqa: E402
 from noshow.model import TrainedModel  # noqa: E402
 from noshow.serve.app import create_app  # noqa: E402
+from noshow.serve.run import listening_socket  # noqa: E402
 from noshow.serve.schemas import EXAMPLE_APPOINTMENT  # noqa: E402
 from noshow.serve.service import Settings  # noqa: E402
 
@@ -326,6 +331,62 @@ def test_serve_refuses_a_bad_model_file_before_listening(tmp_path):
 def test_serve_without_the_extra_says_how_to_install_it(model_file, monkeypatch):
     monkeypatch.setitem(sys.modules, "fastapi", None)
     assert_user_error(run_main("serve", "--model", str(model_file)), "pip install 'noshow[serve]'")
+
+
+# --------------------------------------------------------------------------------------------------
+# Several worker processes
+
+
+def nodelay_of_accepted_connection(listener: socket.socket) -> int:
+    """TCP_NODELAY of a connection that asyncio accepts from ``listener`` (as uvicorn's workers do)."""
+    async def accept_one() -> int:
+        accepted = asyncio.get_running_loop().create_future()
+
+        class Record(asyncio.Protocol):
+            def connection_made(self, transport):
+                accepted.set_result(transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await asyncio.get_running_loop().create_server(Record, sock=listener)
+        with socket.create_connection(listener.getsockname()[:2]):
+            value = await asyncio.wait_for(accepted, 10)
+        server.close()
+        return value
+
+    return asyncio.run(accept_one())
+
+
+def test_connections_to_the_workers_shared_socket_send_without_nagles_delay():
+    assert nodelay_of_accepted_connection(listening_socket("127.0.0.1", 0)) != 0
+
+
+def test_a_port_already_taken_is_a_one_line_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(NoshowError, match=r"--port \d+: cannot listen there"):
+            listening_socket("127.0.0.1", taken.getsockname()[1])
+
+
+def test_two_workers_answer_as_one_process_does(client, model_file, records):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    service = subprocess.Popen([sys.executable, "-m", "noshow", "serve", "--model", str(model_file), "--port", str(port),
+                                "--workers", "2", "--no-access-log"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            for _ in range(300):  # up to 30 s for the workers to load the model
+                try:
+                    if http.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            answer = http.post("/score", json=records[:5])
+        assert answer.json() == client.post("/score", json=records[:5]).json()
+    finally:
+        service.terminate()
+        service.wait(20)
 
 
 # --------------------------------------------------------------------------------------------------

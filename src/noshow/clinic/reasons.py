@@ -151,7 +151,8 @@ def reason_sizes(model: "TrainedModel", raw: pl.DataFrame, backend: str = "numpy
     dtype = model.config.np_dtype
     if encoded is None:
         encoded = model.pipeline.encode(raw, dtype)
-    key = (REFERENCE_KEY, str(dtype), tuple(raw.select(RAW_COLUMNS).schema.items()))
+    schema = raw.schema
+    key = (REFERENCE_KEY, str(dtype), tuple((c, schema[c]) for c in RAW_COLUMNS))
     reference_row = model.derived.get(key)
     if reference_row is None:  # the same for every call with this model: encoded once
         reference_row = model.derived[key] = model.pipeline.encode(with_reference(raw.head(1), reference, RAW_COLUMNS), dtype)

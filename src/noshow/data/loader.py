@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import functools
 import gzip
 import hashlib
 import io
@@ -368,46 +369,63 @@ def _stripped(column: str) -> pl.Expr:
     return pl.col(column).str.strip_chars()
 
 
+def _valid_or_null(value: pl.Expr, valid: pl.Expr) -> pl.Expr:
+    return pl.when(valid).then(value)
+
+
+@functools.lru_cache(maxsize=None)
+def _one_pass_expressions(label: bool, true_probability: bool) -> tuple[tuple[pl.Expr, ...], tuple[pl.Expr, ...]]:
+    """:func:`_typed_in_one_pass`'s expressions: the typed columns, each null wherever its value
+    fails a check of :func:`_typed_checked`, and the rows of each quirk (booleans). Built once per
+    header shape (with or without the label, with or without ``true_probability``): building them
+    costs more than running them on a few rows."""
+    ints = {c: _stripped(c).cast(pl.Int64, strict=False) for c in _INT_COLUMNS}
+    ints[S.HANDICAP] = _valid_or_null(ints[S.HANDICAP], ints[S.HANDICAP].is_between(0, S.HANDICAP_MAX))
+    ints[S.AGE] = _valid_or_null(ints[S.AGE], ints[S.AGE].is_between(-1, 130))
+    for c in S.FLAG_COLUMNS:
+        ints[c] = _valid_or_null(ints[c], ints[c].is_between(0, 1))
+    times = {}
+    for c in _DATETIME_COLUMNS:
+        parsed = _stripped(c).str.to_datetime(S.DATETIME_FORMAT, strict=False, time_zone=None)
+        times[c] = _valid_or_null(parsed, parsed.dt.year().is_between(*YEAR_RANGE))
+    gender = _stripped(S.GENDER)
+    scheduled_date, appointment_date = (times[c].dt.date() for c in _DATETIME_COLUMNS)
+    columns = [_stripped(S.PATIENT_ID).alias(S.PATIENT_ID), ints[S.APPOINTMENT_ID],
+               _valid_or_null(gender, gender.is_in(list(S.GENDER_VALUES))).alias(S.GENDER),
+               *(e.alias(c) for c, e in times.items()), _stripped(S.NEIGHBOURHOOD),
+               *(ints[c].cast(pl.Int8).alias(c) for c in (*S.FLAG_COLUMNS, S.HANDICAP)),
+               ints[S.AGE].clip(0, AGE_CAP).cast(pl.Int16).alias(S.AGE),
+               _stripped(S.PATIENT_ID).alias(S.PATIENT_KEY), scheduled_date.alias(S.SCHEDULED_DATE),
+               appointment_date.alias(S.APPOINTMENT_DATE)]
+    if label:  # null (a failed check) for a value that is not a label
+        columns.append(_stripped(S.LABEL).replace_strict(S.LABEL_VALUES, default=None, return_dtype=pl.Int8).alias(S.TARGET))
+    quirks = ((ints[S.AGE] < 0).alias("_young"), (ints[S.AGE] > AGE_CAP).alias("_old"),
+              (appointment_date < scheduled_date).alias("_early"))
+    if true_probability:  # last: not checked (synthetic files only)
+        columns.append(pl.col(S.TRUE_PROBABILITY).cast(pl.Float64, strict=False))
+    return tuple(columns), quirks
+
+
 def _typed_in_one_pass(path, text: pl.DataFrame, require_label: bool,
                        first_line: int) -> tuple[pl.DataFrame, list[Quirk]] | None:
-    """:func:`_typed_checked`'s result computed in two polars passes, or None when any of its checks
+    """:func:`_typed_checked`'s result computed in one polars pass, or None when any of its checks
     would fail: that path then finds and reports it.
 
     The column-by-column checks cost a polars call each, which dominates a request of a few rows;
-    here every check is one expression of a single pass. The two paths give equal frames (tested).
+    here each typed column is null where a check fails, so one pass types every column and a null
+    count checks them all. The two paths give equal frames (tested).
     """
     if not set(S.FEATURE_COLUMNS) <= set(text.columns) or (require_label and S.LABEL not in text.columns):
         return None
-    ints = {c: _stripped(c).cast(pl.Int64, strict=False) for c in _INT_COLUMNS}
-    times = {c: _stripped(c).str.to_datetime(S.DATETIME_FORMAT, strict=False, time_zone=None) for c in _DATETIME_COLUMNS}
-    label = S.LABEL in text.columns
-    checks = [*(pl.col(c).is_not_null().all() for c in S.FEATURE_COLUMNS),
-              *(e.is_not_null().all() for e in (*ints.values(), *times.values())),
-              *(e.dt.year().is_between(*YEAR_RANGE).all() for e in times.values()),
-              *(ints[c].is_between(0, 1).all() for c in S.FLAG_COLUMNS),
-              ints[S.HANDICAP].is_between(0, S.HANDICAP_MAX).all(), ints[S.AGE].is_between(-1, 130).all(),
-              _stripped(S.GENDER).is_in(list(S.GENDER_VALUES)).all()]
-    if label:
-        checks.append(_stripped(S.LABEL).is_in(list(S.LABEL_VALUES)).all() & pl.col(S.LABEL).is_not_null().all())
-    if not all(text.select(check.alias(f"_check{i}") for i, check in enumerate(checks)).row(0)):
+    columns, quirks = _one_pass_expressions(S.LABEL in text.columns, S.TRUE_PROBABILITY in text.columns)
+    frame = text.select(*columns, *quirks)
+    nulls = frame.null_count().row(0, named=True)
+    if any(nulls[c.meta.output_name()] for c in columns if c.meta.output_name() != S.TRUE_PROBABILITY):
         return None
-    scheduled_date, appointment_date = (times[c].dt.date() for c in _DATETIME_COLUMNS)
-    columns = [_stripped(S.PATIENT_ID).alias(S.PATIENT_ID), ints[S.APPOINTMENT_ID], _stripped(S.GENDER),
-               *times.values(), _stripped(S.NEIGHBOURHOOD),
-               *(ints[c].cast(pl.Int8) for c in (*S.FLAG_COLUMNS, S.HANDICAP)),
-               ints[S.AGE].clip(0, AGE_CAP).cast(pl.Int16),
-               _stripped(S.PATIENT_ID).alias(S.PATIENT_KEY), scheduled_date.alias(S.SCHEDULED_DATE),
-               appointment_date.alias(S.APPOINTMENT_DATE)]
-    if label:
-        columns.append(_stripped(S.LABEL).replace_strict(S.LABEL_VALUES, return_dtype=pl.Int8).alias(S.TARGET))
-    if S.TRUE_PROBABILITY in text.columns:
-        columns.append(pl.col(S.TRUE_PROBABILITY).cast(pl.Float64, strict=False))
-    counts = [(ints[S.AGE] < 0).sum(), (ints[S.AGE] > AGE_CAP).sum(), (appointment_date < scheduled_date).sum()]
-    frame = text.select(*columns, *(c.alias(f"_quirk{i}") for i, c in enumerate(counts)))
-    young, old, early = (int(frame[f"_quirk{i}"][0]) if frame.height else 0 for i in range(len(counts)))
+    young, old, early = (int(frame[q.meta.output_name()].sum()) for q in quirks)
     # Last, as in the checking path: every other check passed, so an error here is the first either way.
     keys, n_exponent = patient_keys(frame[S.PATIENT_KEY], Location(path, first_line))
-    frame = frame.drop(f"_quirk{i}" for i in range(len(counts))).with_columns(keys.alias(S.PATIENT_KEY))
+    frame = frame.drop(q.meta.output_name() for q in quirks).with_columns(keys.alias(S.PATIENT_KEY))
     return frame, _quirks(young, old, early, n_exponent)
 
 

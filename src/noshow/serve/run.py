@@ -6,6 +6,7 @@ import dataclasses
 import ipaddress
 import json
 import os
+import socket
 
 from noshow.errors import NoshowError
 from noshow.serve.service import Service, Settings
@@ -47,4 +48,25 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1, access_log
         return
     # Several processes: each worker imports the application by name and loads the model itself.
     os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
-    uvicorn.run("noshow.serve.app:app_from_environment", factory=True, workers=workers, **options)
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("noshow.serve.app:app_from_environment", factory=True, workers=workers, **options)
+    Multiprocess(config, sockets=[listening_socket(host, port)]).run()
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for uvicorn's worker processes to share, made as uvicorn makes it but
+    with its protocol named: connections accepted from it inherit ``proto``, and asyncio turns
+    Nagle's algorithm off (TCP_NODELAY) only on sockets that say IPPROTO_TCP. uvicorn's own
+    ``bind_socket`` leaves ``proto`` at 0, so that each answer's body waited for the client's
+    delayed acknowledgement: about 40 ms a request on Linux (a known uvicorn bug, still open upstream)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise NoshowError(f"--host {host} --port {port}: cannot listen there ({exc.strerror})") from None
+    sock.set_inheritable(True)
+    return sock
