@@ -39,7 +39,7 @@ from noshow.data.features import FeaturePipeline, raw_features
 from noshow.distributed.comm import Comm
 from noshow.distributed.shard import read_shard, source_record
 from noshow.errors import NoshowError
-from noshow.nn.config import MLPConfig, balanced_pos_weight
+from noshow.nn.config import MLPConfig, resolve_pos_weight
 from noshow.training.loop import LocalPlan, fit_ensemble, make_model, predict_all
 
 MIN_ROWS = 50  # the fewest training or validation rows in all, as for one process
@@ -70,10 +70,7 @@ class ShardedPlan(LocalPlan):
         return local_batches(n, self.steps, rng)
 
     def pos_weight(self, config: MLPConfig, y: np.ndarray) -> float:
-        if config.pos_weight != "balanced":
-            return float(config.pos_weight)
-        rows, positives = self.comm.total(len(y), float(np.sum(y == 1)))
-        return balanced_pos_weight(rows, positives)
+        return resolve_pos_weight(config, y, self.comm.total)
 
     def mean_loss(self, total: float, n: int) -> float:
         total, rows = self.comm.total(total, n)

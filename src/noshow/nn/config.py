@@ -106,15 +106,17 @@ class MLPConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def resolve_pos_weight(config: MLPConfig, y: np.ndarray) -> float:
-    """The positive-class loss weight: ``config.pos_weight``, or n_neg / n_pos for "balanced"."""
+def resolve_pos_weight(config: MLPConfig, y: np.ndarray, total=None) -> float:
+    """The positive-class loss weight: ``config.pos_weight``, or n_neg / n_pos for "balanced".
+
+    ``total(rows, positives)`` turns this process's counts of ``y`` into the counts of all the
+    training rows (data-parallel training sums them over processes); None: ``y`` is all of them.
+    """
     if config.pos_weight != "balanced":
         return float(config.pos_weight)
-    return balanced_pos_weight(len(y), float(np.sum(y == 1)))
-
-
-def balanced_pos_weight(rows: float, positives: float) -> float:
-    """n_neg / n_pos: the weight that makes both classes count alike in the loss."""
+    rows, positives = len(y), float(np.sum(y == 1))
+    if total is not None:
+        rows, positives = total(rows, positives)
     return (rows - positives) / max(positives, 1.0)
 
 
