@@ -21,7 +21,6 @@ with warnings.catch_warnings():  # starlette's test client asks for httpx2, not 
     from fastapi.testclient import TestClient  # noqa: E402
 
 from noshow.clinic.scoring import SCORE_COLUMNS  # noqa: E402
-from noshow.errors import NoshowError  # noqa: E402
 from noshow.data import schema as S  # noqa: E402
 from noshow.model import TrainedModel  # noqa: E402
 from noshow.serve.app import create_app  # noqa: E402
@@ -360,12 +359,12 @@ def test_connections_to_the_workers_shared_socket_send_without_nagles_delay():
     assert nodelay_of_accepted_connection(listening_socket("127.0.0.1", 0)) != 0
 
 
-def test_a_port_already_taken_is_a_one_line_error():
+def test_a_port_already_taken_is_a_one_line_error(model_file):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        with pytest.raises(NoshowError, match=r"--port \d+: cannot listen there"):
-            listening_socket("127.0.0.1", taken.getsockname()[1])
+        port = str(taken.getsockname()[1])
+        assert_user_error(run_main("serve", "--model", str(model_file), "--port", port), f"--port {port}: cannot listen there")
 
 
 def test_two_workers_answer_as_one_process_does(client, model_file, records):

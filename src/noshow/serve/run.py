@@ -7,6 +7,7 @@ import ipaddress
 import json
 import os
 import socket
+import sys
 
 from noshow.errors import NoshowError
 from noshow.serve.service import Service, Settings
@@ -41,21 +42,29 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1, access_log
 
     check_exposure(host, settings.token)
     service = Service(settings)
+    # Bound here, for one worker as for several: a port in use is then a one-line error too.
+    sock = listening_socket(host, port)
+    # uvicorn says where it listens only when it binds the socket itself.
+    address = f"[{host}]" if ":" in host else host
+    print(f"noshow: serving http://{address}:{sock.getsockname()[1]}/ with {workers} worker(s); Ctrl+C stops",
+          file=sys.stderr, flush=True)
     # uvicorn's access log line is the method, path and status: never a body or an ID.
     options = {"host": host, "port": port, "access_log": access_log, "log_level": "info"}
     if workers == 1:
-        uvicorn.run(create_app(settings, service), **options)
+        uvicorn.Server(uvicorn.Config(create_app(settings, service), **options)).run(sockets=[sock])
         return
-    # Several processes: each worker imports the application by name and loads the model itself.
+    # Several processes: each worker imports the application by name and loads the model itself;
+    # the supervisor keeps no copy (it was loaded above only so that a bad file stops the start).
+    del service
     os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
     from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config("noshow.serve.app:app_from_environment", factory=True, workers=workers, **options)
-    Multiprocess(config, sockets=[listening_socket(host, port)]).run()
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """A bound TCP socket for uvicorn's worker processes to share, made as uvicorn makes it but
+    """A bound TCP socket for the service (shared by uvicorn's worker processes), made as uvicorn makes it but
     with its protocol named: connections accepted from it inherit ``proto``, and asyncio turns
     Nagle's algorithm off (TCP_NODELAY) only on sockets that say IPPROTO_TCP. uvicorn's own
     ``bind_socket`` leaves ``proto`` at 0, so that each answer's body waited for the client's
