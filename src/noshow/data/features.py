@@ -201,11 +201,6 @@ def _bookings_before(patient: np.ndarray, booked_day: np.ndarray, query_patient:
     return count.astype(np.int32)
 
 
-# What raw_features reads of an appointment itself (its history comes from history_features).
-_OWN_INPUTS = (S.APPOINTMENT_DATE, S.SCHEDULED_DATE, S.SCHEDULED_DAY, S.AGE, S.GENDER, *S.FLAG_COLUMNS, S.HANDICAP,
-               S.NEIGHBOURHOOD)
-
-
 def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past: pl.DataFrame | None = None) -> pl.DataFrame:
     """Named, unscaled features of every appointment in ``frame``.
 
@@ -239,8 +234,8 @@ def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past:
         past = history_features(frame)
     lead = (pl.col(S.APPOINTMENT_DATE) - pl.col(S.SCHEDULED_DATE)).dt.total_days().clip(lower_bound=0)
     prior = pl.col("prior_appointments")
-    # One pass over the appointment's own columns and its history's, side by side.
-    both = pl.concat([frame.select(_OWN_INPUTS), past], how="horizontal")
+    # One pass over the appointment's own columns and its history's, side by side (no copy).
+    both = pl.concat([frame, past], how="horizontal")
     return both.select(
         lead.alias("lead_days"),
         pl.col(S.AGE).cast(pl.Float64).alias("age"),
