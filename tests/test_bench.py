@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from noshow.evaluation import bench
 from noshow.data.prepare import prepare
 from noshow.nn.config import MLPConfig
 from noshow.evaluation.scale import scale_runs
 
 
-def test_speed_and_memory_measure_each_twin_in_its_own_process(small_data):
-    measured = bench.speed_and_memory(prepare(small_data), MLPConfig(hidden=(16,)), threads=1, repeats=1)
+@pytest.fixture(scope="module")
+def measured(small_data) -> dict:
+    """One measurement of the twins and scikit-learn's MLP (a fresh process each), shared by the tests."""
+    return bench.speed_and_memory(prepare(small_data), MLPConfig(hidden=(16,)), threads=1, repeats=1)
+
+
+def test_speed_and_memory_measure_each_twin_in_its_own_process(measured):
     assert set(measured["seconds_per_epoch"]) == {"numpy", "torch", "sklearn_mlp"}
     assert all(v > 0 for v in measured["seconds_per_epoch"].values())
     # PyTorch's own import is far heavier than NumPy's: the twins' processes really are separate.
@@ -69,8 +76,7 @@ def test_blas_floor_counts_the_twins_matrix_products():
     assert bench.blas_floor_seconds(10, 5, config, threads=1) > 0
 
 
-def test_bench_json_has_the_documented_keys(small_data, tmp_path):
-    measured = bench.speed_and_memory(prepare(small_data), MLPConfig(hidden=(16,)), threads=1, repeats=1)
+def test_bench_json_has_the_documented_keys(measured, tmp_path):
     result = {**measured, "compare_seconds": 1.0, "scaling": [{"rows": 1000, "seconds": 1.0, "peak_rss_mb": 50.0}],
               "machine": {"cpus": 2}, "data": {}, "config": {},
               "ratios": {"numpy_over_torch": 1.0, "sklearn_over_numpy": 1.0, "sklearn_over_torch": 1.0}}

@@ -11,7 +11,7 @@ import pytest
 
 from noshow.model import TrainedModel
 
-from conftest import assert_user_error, run_cli, run_main
+from conftest import assert_user_error, run_main
 
 FAST = ("--epochs", "3", "--quiet")
 
@@ -19,12 +19,12 @@ FAST = ("--epochs", "3", "--quiet")
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_train_then_predict_writes_scores_without_needing_labels(backend, small_csv, tmp_path):
     model = tmp_path / "m.npz"
-    result = run_cli("train", "--backend", backend, "--data", str(small_csv), "--out", str(model), *FAST)
+    result = run_main("train", "--backend", backend, "--data", str(small_csv), "--out", str(model), *FAST)
     assert result.returncode == 0, result.stderr
     unlabeled = tmp_path / "tomorrow.csv"
     pl.read_csv(small_csv, infer_schema=False).drop("No-show", "true_probability").head(100).write_csv(unlabeled)
     out = tmp_path / "scores.csv"
-    result = run_cli("predict", "--model", str(model), "--data", str(unlabeled), "--out", str(out), "--backend", backend)
+    result = run_main("predict", "--model", str(model), "--data", str(unlabeled), "--out", str(out), "--backend", backend)
     assert result.returncode == 0, result.stderr
     scores = pl.read_csv(out)
     assert scores.columns == ["AppointmentID", "PatientId", "AppointmentDay", "no_show_probability", "rank_in_day",
@@ -81,17 +81,15 @@ def test_output_into_missing_folder_is_a_user_error(small_csv, tmp_path):
 
 @pytest.mark.realdata
 @pytest.mark.slow
-def test_real_file_model_from_numpy_scores_identically_with_torch(real_data_path, tmp_path):
+def test_real_file_model_from_numpy_scores_identically_with_torch(real_data_path, real_data, tmp_path):
     model = tmp_path / "m.npz"
-    result = run_cli("train", "--backend", "numpy", "--data", str(real_data_path), "--out", str(model), *FAST)
+    result = run_main("train", "--backend", "numpy", "--data", str(real_data_path), "--out", str(model), "--members", "1",
+                      *FAST)
     assert result.returncode == 0, result.stderr
     loaded = TrainedModel.load(model)
     assert loaded.metadata["data"]["rows"] == 110_527
-    from noshow.data.loader import load
-
-    data = load(real_data_path)
-    p_numpy = loaded.predict_proba(data, backend="numpy")
-    p_torch = loaded.predict_proba(data, backend="torch")
+    p_numpy = loaded.predict_proba(real_data, backend="numpy")
+    p_torch = loaded.predict_proba(real_data, backend="torch")
     assert np.abs(p_numpy - p_torch).max() < 1e-5
 
 

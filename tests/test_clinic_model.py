@@ -18,7 +18,7 @@ from noshow.model import METADATA_DIGEST_KEY, METADATA_KEY, TrainedModel, metada
 from noshow.nn.config import MLPConfig
 from noshow.training.train import train_model
 
-from conftest import run_cli
+from conftest import run_main
 
 SMALL = MLPConfig(hidden=(32, 16), epochs=3, patience=0)
 
@@ -104,8 +104,8 @@ def test_time_split_for_use_validates_on_the_most_recent_days(small_data):
 
 def test_train_command_fits_on_all_rows_but_validation_and_records_them(small_csv, tmp_path):
     path = tmp_path / "m.npz"
-    result = run_cli("train", "--data", str(small_csv), "--out", str(path), "--split", "time",
-                     "--epochs", "2", "--hidden", "16", "--quiet")
+    result = run_main("train", "--data", str(small_csv), "--out", str(path), "--split", "time",
+                      "--epochs", "2", "--hidden", "16", "--quiet")
     assert result.returncode == 0, result.stderr
     data = TrainedModel.load(path).metadata["data"]
     assert data["n_test"] == 0 and data["held_out_test"] is False
@@ -115,7 +115,7 @@ def test_train_command_fits_on_all_rows_but_validation_and_records_them(small_cs
 
 def test_train_command_writes_a_model_card_beside_the_model(small_csv, tmp_path):
     path = tmp_path / "clinic.npz"
-    result = run_cli("train", "--data", str(small_csv), "--out", str(path), "--epochs", "2", "--hidden", "16", "--quiet")
+    result = run_main("train", "--data", str(small_csv), "--out", str(path), "--epochs", "2", "--hidden", "16", "--quiet")
     assert result.returncode == 0, result.stderr
     card = (tmp_path / "clinic.card.md").read_text()
     for heading in ("## Intended use", "## Training data", "## Metrics", "## Subgroups", "## Known limitations"):

@@ -15,7 +15,7 @@ from noshow.data.prepare import prepare
 from noshow.nn.config import MLPConfig
 from noshow.training.train import train_model
 
-from conftest import assert_user_error, run_cli
+from conftest import assert_user_error, run_main
 
 FAST = ("--epochs", "2", "--hidden", "32,16", "--quiet")
 
@@ -29,7 +29,7 @@ def model(small_data):
 @pytest.fixture(scope="module")
 def model_file(small_csv, tmp_path_factory):
     path = tmp_path_factory.mktemp("clinic") / "model.npz"
-    result = run_cli("train", "--data", str(small_csv), "--out", str(path), *FAST)
+    result = run_main("train", "--data", str(small_csv), "--out", str(path), *FAST)
     assert result.returncode == 0, result.stderr
     return path
 
@@ -103,8 +103,8 @@ def test_call_list_rows_are_in_rank_order_within_a_day(model, small_data):
 
 def test_predict_writes_scores_and_call_list(model_file, small_csv, tmp_path):
     out, page = tmp_path / "scores.csv", tmp_path / "calls.html"
-    result = run_cli("predict", "--model", str(model_file), "--data", str(small_csv), "--out", str(out),
-                     "--calls-per-day", "10", "--html", str(page))
+    result = run_main("predict", "--model", str(model_file), "--data", str(small_csv), "--out", str(out),
+                      "--calls-per-day", "10", "--html", str(page))
     assert result.returncode == 0, result.stderr
     scores = pl.read_csv(out)
     per_day = scores.group_by("AppointmentDay").agg(pl.len().alias("n"), pl.col("flagged").sum().alias("k"))
@@ -114,8 +114,8 @@ def test_predict_writes_scores_and_call_list(model_file, small_csv, tmp_path):
 
 def test_predict_cost_policy_prints_the_expected_net_benefit(model_file, small_csv, tmp_path):
     out = tmp_path / "scores.csv"
-    result = run_cli("predict", "--model", str(model_file), "--data", str(small_csv), "--out", str(out),
-                     "--slot-value", "100", "--call-cost", "20", "--call-effect", "0.5")
+    result = run_main("predict", "--model", str(model_file), "--data", str(small_csv), "--out", str(out),
+                      "--slot-value", "100", "--call-cost", "20", "--call-effect", "0.5")
     assert result.returncode == 0, result.stderr
     scores = pl.read_csv(out)
     flagged = scores.filter(pl.col("flagged") == 1)["no_show_probability"].to_numpy()
@@ -133,8 +133,8 @@ def test_predict_cost_policy_prints_the_expected_net_benefit(model_file, small_c
 ])
 def test_bad_policy_flags_give_one_line_and_write_nothing(model_file, small_csv, tmp_path, flags, message):
     out, page = tmp_path / "scores.csv", tmp_path / "calls.html"
-    result = run_cli("predict", "--model", str(model_file), "--data", str(small_csv), "--out", str(out),
-                     "--html", str(page), *flags)
+    result = run_main("predict", "--model", str(model_file), "--data", str(small_csv), "--out", str(out),
+                      "--html", str(page), *flags)
     assert_user_error(result, message)
     assert not out.exists() and not page.exists()
     assert list(tmp_path.iterdir()) == []

@@ -12,7 +12,7 @@ from sklearn.metrics import f1_score
 from noshow.evaluation.compare import COST_METRICS, without_varying_fields, TWINS, ModelRun, seconds_to_fraction
 from noshow.evaluation.metrics import SCALAR_METRICS, best_f1_threshold
 
-from conftest import assert_user_error, run_cli, run_main
+from conftest import assert_user_error, run_main
 
 FAST = ("--epochs", "3", "--hidden", "32", "--members", "1", "--quiet")
 REQUIRED = {*SCALAR_METRICS, "confusion_matrix"}
@@ -21,14 +21,14 @@ REQUIRED = {*SCALAR_METRICS, "confusion_matrix"}
 @pytest.fixture(scope="module")
 def report(small_csv, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    result = run_cli("compare", "--data", str(small_csv), "--out", str(out), "--seeds", "2", *FAST)
+    result = run_main("compare", "--data", str(small_csv), "--out", str(out), "--seeds", "2", *FAST)
     assert result.returncode == 0, result.stderr
     return out, json.loads((out / "metrics.json").read_text())
 
 
 def test_same_command_and_seed_give_the_same_metrics_but_timings_and_memory(report, small_csv, tmp_path):
     first_out, first = report
-    result = run_cli("compare", "--data", str(small_csv), "--out", str(tmp_path), "--seeds", "2", *FAST)
+    result = run_main("compare", "--data", str(small_csv), "--out", str(tmp_path), "--seeds", "2", *FAST)
     assert result.returncode == 0, result.stderr
     again = json.loads((tmp_path / "metrics.json").read_text())
     assert without_varying_fields(again) == without_varying_fields(first)
@@ -174,7 +174,7 @@ def test_compare_into_a_file_path_is_a_user_error(small_csv, tmp_path):
 @pytest.mark.slow
 def test_synthetic_compare_ranks_the_models_as_the_real_file_does(tmp_path):
     out = tmp_path / "synthetic"
-    result = run_cli("compare", "--out", str(out), "--quiet")
+    result = run_main("compare", "--out", str(out), "--quiet")
     assert result.returncode == 0, result.stderr
     assert "synthetic" in result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
@@ -192,7 +192,7 @@ def test_synthetic_compare_ranks_the_models_as_the_real_file_does(tmp_path):
 @pytest.mark.slow
 def test_real_data_twins_agree_within_0_005_and_beat_0_39_and_the_boosted_trees(real_data_path, tmp_path):
     out = tmp_path / "real"
-    result = run_cli("compare", "--data", str(real_data_path), "--out", str(out), "--quiet")
+    result = run_main("compare", "--data", str(real_data_path), "--out", str(out), "--quiet")
     assert result.returncode == 0, result.stderr
     models = json.loads((out / "metrics.json").read_text())["models"]
     assert abs(models["numpy"]["pr_auc"] - models["torch"]["pr_auc"]) < 0.005

@@ -45,7 +45,7 @@ def test_real_file_ages_are_cleaned_into_0_to_100(real_data):
 
 @pytest.mark.realdata
 def test_check_command_prints_rows_and_rate_of_real_file(real_data_path):
-    result = run_cli("check", "--data", str(real_data_path))
+    result = run_main("check", "--data", str(real_data_path))
     assert result.returncode == 0, result.stderr
     assert "110,527" in result.stdout
     assert "0.2019" in result.stdout

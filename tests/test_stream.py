@@ -63,13 +63,13 @@ def test_streamed_training_reads_every_training_row_from_the_store(small_csv, tm
 
 
 def test_train_command_streams_and_the_model_predicts(small_csv, tmp_path):
-    from conftest import run_cli
+    from conftest import run_main
 
     from noshow.data.loader import load
     from noshow.model import TrainedModel
 
     model = tmp_path / "m.npz"
-    result = run_cli("train", "--stream", "--data", str(small_csv), "--out", str(model), "--epochs", "2", "--quiet")
+    result = run_main("train", "--stream", "--data", str(small_csv), "--out", str(model), "--epochs", "2", "--quiet")
     assert result.returncode == 0, result.stderr
     loaded = TrainedModel.load(model)
     assert loaded.metadata["data"]["split"] == "hash"
@@ -93,18 +93,18 @@ def test_parse_once_saves_each_day_of_a_block_with_its_file_rows(small_csv, smal
 @pytest.fixture(scope="module")
 def scored(small_csv, tmp_path_factory):
     """A small model, a history file, and the in-memory and streamed scores of small_csv."""
-    from conftest import run_cli
+    from conftest import run_main
 
     from noshow.data.synth import write_synthetic
 
     folder = tmp_path_factory.mktemp("scored")
     history = write_synthetic(folder / "history.csv", rows=2000, seed=11)
     model = folder / "m.npz"
-    assert run_cli("train", "--data", str(small_csv), "--out", str(model), "--epochs", "2", "--members", "2",
-                   "--hidden", "16", "--quiet").returncode == 0
+    assert run_main("train", "--data", str(small_csv), "--out", str(model), "--epochs", "2", "--members", "2",
+                    "--hidden", "16", "--quiet").returncode == 0
     for name, extra in (("memory", []), ("stream", ["--stream"])):
-        done = run_cli("predict", "--model", str(model), "--data", str(small_csv), "--history", str(history),
-                       "--out", str(folder / f"{name}.csv"), "--quiet", *extra)
+        done = run_main("predict", "--model", str(model), "--data", str(small_csv), "--history", str(history),
+                        "--out", str(folder / f"{name}.csv"), "--quiet", *extra)
         assert done.returncode == 0, done.stderr
     return {name: pl.read_csv(folder / f"{name}.csv") for name in ("memory", "stream")}
 

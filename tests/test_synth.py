@@ -56,11 +56,11 @@ def test_true_probability_ranks_better_than_chance(small_data):
 
 
 def test_synth_command_writes_a_loadable_file(tmp_path):
-    from conftest import run_cli
+    from conftest import run_main
     from noshow.data.loader import load
 
     out = tmp_path / "s.csv.gz"
-    result = run_cli("synth", "--rows", "200", "--seed", "5", "--out", str(out))
+    result = run_main("synth", "--rows", "200", "--seed", "5", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert len(load(out)) == 200
 
