@@ -356,7 +356,7 @@ def cmd_compare(args) -> int:
 
 def cmd_tune(args) -> int:
     from noshow.training import tune
-    from noshow.files import atomic_path, check_writable_parent
+    from noshow.files import check_writable_parent, write_json
     from noshow.data.prepare import prepare
 
     try:
@@ -368,8 +368,7 @@ def cmd_tune(args) -> int:
     loaded = _resolve_data(args)
     prepared = prepare(loaded, args.split, args.split_seed, config.dtype)
     result = tune.tune(prepared, config, args.trials, args.seeds, args.timeout, progress=not args.quiet)
-    with atomic_path(args.out) as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
+    write_json(args.out, result, indent=1)
     if not args.quiet:
         best, baseline = result["best"], result["baseline"]
         print(f"{len(result['trials'])} trials on {loaded.source} ({args.split} split, validation rows only): "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -41,6 +42,13 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def write_json(path: str | os.PathLike, value, indent: int = 2) -> Path:
+    """Write ``value`` as JSON to ``path`` atomically (the previous file or the whole new one)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(value, indent=indent))
+    return Path(path)
 
 
 def _umask() -> int:

@@ -31,7 +31,7 @@ import numpy as np
 
 from noshow.evaluation.compare import TWINS, machine, run_twin
 from noshow.data.loader import Appointments
-from noshow.files import atomic_path
+from noshow.files import atomic_path, write_json
 from noshow.data.prepare import Prepared, prepare
 from noshow.nn.config import MLPConfig
 from noshow.training.worker import save_parts
@@ -287,8 +287,7 @@ def write(result: dict, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     previous = json.loads((out / "bench.json").read_text()) if (out / "bench.json").exists() else {}
     result = {**result, **{k: previous[k] for k in MERGED_SECTIONS if k in previous and k not in result}}
-    with atomic_path(out / "bench.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=2))
+    write_json(out / "bench.json", result)
     figure(result, out / "bench.png")
     return [out / "bench.json", out / "bench.png"]
 
@@ -313,9 +312,7 @@ def merge_section(path: Path, name: str, section: dict) -> Path:
         raise ValueError(f"{name!r} is not a section other benchmarks merge into bench.json")
     result = json.loads(path.read_text()) if path.exists() else {}
     result[name] = section
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(result, indent=2))
-    return path
+    return write_json(path, result)
 
 
 def summary(result: dict) -> str:

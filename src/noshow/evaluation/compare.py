@@ -122,16 +122,42 @@ def run_twin(backend: str, width: int, config: MLPConfig, seeds: list[int], thre
 
 
 def run_twins(width: int, config: MLPConfig, seeds: list[int], threads: int, device: str, progress: bool,
-              folder: Path, side_by_side: bool) -> list[dict]:
-    """Both twins' worker results: one after the other, or side by side (both processes at once,
-    each with ``threads`` threads and no progress bar, which would interleave)."""
+              folder: Path, side_by_side: bool, meanwhile=None) -> tuple[list[dict], object]:
+    """Both twins' worker results, and what ``meanwhile()`` returned (None without it).
+
+    One after the other, ``meanwhile`` runs after both. Side by side (both processes at once, each
+    with ``threads`` threads and no progress bar, which would interleave), it runs in this process
+    as soon as the first twin is done, on that twin's ``threads``: the CPUs stay as busy as they
+    were, never oversubscribed, so the twin still training keeps its share and its timing.
+    """
     if not side_by_side:
-        return [run_twin(b, width, config, seeds, threads, device, progress, folder) for b in TWINS]
+        results = [run_twin(b, width, config, seeds, threads, device, progress, folder) for b in TWINS]
+        return results, meanwhile() if meanwhile else None
     if progress:
         print(f"noshow: training the {' and '.join(TWINS)} twins side by side, {threads} thread(s) each",
               file=sys.stderr, flush=True)
     started = [_start_twin(b, width, config, seeds, threads, device, False, folder) for b in TWINS]
-    return [_finish_twin(worker) for worker in started]
+    processes = [process for _, process, _, _ in started]
+    try:
+        done = None
+        if meanwhile:
+            from threadpoolctl import threadpool_limits
+
+            _wait_for_one(processes)
+            if all(process.returncode in (None, 0) for process in processes):  # else _finish_twin says why
+                with threadpool_limits(threads):
+                    done = meanwhile()
+        return [_finish_twin(worker) for worker in started], done
+    except BaseException:
+        for process in processes:  # a failed twin or Ctrl+C leaves no other twin training
+            process.kill()
+        raise
+
+
+def _wait_for_one(processes: list[subprocess.Popen], poll_seconds: float = 0.1) -> None:
+    """Return once any of ``processes`` has exited."""
+    while all(process.poll() is None for process in processes):
+        time.sleep(poll_seconds)
 
 
 def _start_twin(backend: str, width: int, config: MLPConfig, seeds: list[int], threads: int, device: str,
@@ -285,10 +311,12 @@ def compare(data: Appointments, config: MLPConfig, split: str = "random", split_
         folder = Path(tmp)
         save_parts(folder, prepared.features, prepared.y, prepared.split)
         width = prepared.features.width
-        twins = [twin_run(result, prepared, folder)
-                 for result in run_twins(width, config, seed_list, threads, device, progress, folder, side_by_side)]
-    bayes = data.frame[S.TRUE_PROBABILITY].to_numpy() if data.synthetic and data.has_true_probability else None
-    runs = twins + reference_runs(prepared, seed_list, bayes) + [rule_run(prepared)]
+        bayes = data.frame[S.TRUE_PROBABILITY].to_numpy() if data.synthetic and data.has_true_probability else None
+        # The references train on the CPUs of whichever twin finishes first (see run_twins).
+        results, references = run_twins(width, config, seed_list, threads, device, progress, folder, side_by_side,
+                                         meanwhile=lambda: reference_runs(prepared, seed_list, bayes))
+        twins = [twin_run(result, prepared, folder) for result in results]
+    runs = twins + references + [rule_run(prepared)]
     metrics = {
         "schema_version": SCHEMA_VERSION,
         "data": {"source": data.source, "synthetic": data.synthetic, "sha256": data.sha256, "rows": len(data),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from noshow.files import atomic_path
+from noshow.files import atomic_path, write_json
 from noshow.evaluation.metrics import CONFUSION
 from noshow.training import BACKENDS as TWINS
 
@@ -432,8 +432,7 @@ def write_report(metrics: dict, curves: dict, out: Path) -> list[Path]:
     figure_decision_curve(metrics, out)
     with atomic_path(out / CARD_FILE) as tmp:
         tmp.write_text(model_card(metrics))
-    with atomic_path(out / METRICS_FILE) as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2))
+    write_json(out / METRICS_FILE, metrics)
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(markdown(metrics))
 
