@@ -51,6 +51,16 @@ def test_merge_scale_replaces_the_scale_lists_and_keeps_the_rest(tmp_path, monke
     assert merged == {**saved, **measured}
 
 
+def test_a_run_without_scale_keeps_the_saved_runs_at_scale_and_the_service(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "figure", lambda result, path: None)
+    saved = {"seconds_per_epoch": {"numpy": 1.0}, "synth": [{"rows": 2}], "scaling": [{"rows": 2}],
+             "predict": [{"rows": 2}], "scale_machine": {"date": "then"}, "serve": {"p99": 1}}
+    (tmp_path / "bench.json").write_text(json.dumps(saved))
+    bench.write({"seconds_per_epoch": {"numpy": 0.5}, "compare_seconds": 9.0}, tmp_path)
+    merged = json.loads((tmp_path / "bench.json").read_text())
+    assert merged == {**saved, "seconds_per_epoch": {"numpy": 0.5}, "compare_seconds": 9.0}
+
+
 def test_merge_needs_scale():
     from conftest import run_main
 

@@ -182,7 +182,6 @@ def run_bench(data: Appointments, threads: int, repeats: int = 5, scale: list[in
         "config": config.to_dict(),
         **measured,
         "compare_seconds": compare_seconds(None if data.synthetic else data.source),
-        "scaling": [],
         "machine": {**machine(), "threads": threads, "repeats": repeats, "epochs_timed": BENCH_EPOCHS},
     }
     if scale:
@@ -247,7 +246,7 @@ def figure(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    scaling = result["scaling"]
+    scaling = result.get("scaling", [])
     fig, axes = plt.subplots(1, 3 if scaling else 2, figsize=(14 if scaling else 9, 3.8))
     names = ["numpy", "torch", "sklearn_mlp"]
     axes[0].bar(names, [result["seconds_per_epoch"][n] for n in names], color=["tab:blue", "tab:orange", "tab:grey"])
@@ -286,7 +285,9 @@ def write(result: dict, out: Path) -> list[Path]:
     """``bench.json`` and ``bench.png`` in the folder ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     previous = json.loads((out / "bench.json").read_text()) if (out / "bench.json").exists() else {}
-    result = {**result, **{k: previous[k] for k in MERGED_SECTIONS if k in previous and k not in result}}
+    # What this run did not measure (the runs at scale without --scale, the service) stays as saved.
+    kept = [k for k in (*MERGED_SECTIONS, *SCALE_KEYS) if k in previous and k not in result]
+    result = {**result, **{k: previous[k] for k in kept}}
     write_json(out / "bench.json", result)
     figure(result, out / "bench.png")
     return [out / "bench.json", out / "bench.png"]
