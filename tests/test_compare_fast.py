@@ -70,3 +70,25 @@ def test_twins_side_by_side_give_the_results_of_one_at_a_time(small_data):
     for name in ("numpy", "torch", "logistic_regression", "gradient_boosting"):
         assert runs[True]["models"][name]["pr_auc"] == runs[False]["models"][name]["pr_auc"]
         assert runs[True]["models"][name]["threshold"] == runs[False]["models"][name]["threshold"]
+
+
+def test_a_failed_twin_stops_the_other_and_skips_the_references(small_data, tmp_path):
+    import psutil
+    import pytest
+
+    from noshow.data.prepare import prepare
+    from noshow.evaluation.compare import run_twins
+    from noshow.nn.config import MLPConfig
+    from noshow.training.worker import save_parts
+
+    prepared = prepare(small_data)
+    save_parts(tmp_path, prepared.features, prepared.y, prepared.split)
+    called = []
+    # The PyTorch twin cannot start on a device this machine lacks; the NumPy twin would train for minutes.
+    config = MLPConfig(hidden=(64,), epochs=20_000, patience=0, members=1)
+    with pytest.raises(RuntimeError, match="torch worker failed"):
+        run_twins(prepared.features.width, config, [0], 1, "no-such-device", False, tmp_path, True,
+                  meanwhile=lambda: called.append(1))
+    assert called == []
+    assert not (tmp_path / "numpy.json").exists()  # stopped, not waited for
+    assert psutil.Process().children() == []

@@ -144,13 +144,18 @@ def run_twins(width: int, config: MLPConfig, seeds: list[int], threads: int, dev
             from threadpoolctl import threadpool_limits
 
             _wait_for_one(processes)
-            if all(process.returncode in (None, 0) for process in processes):  # else _finish_twin says why
-                with threadpool_limits(threads):
-                    done = meanwhile()
+            for worker in started:
+                if worker[1].returncode not in (None, 0):
+                    _finish_twin(worker)  # raises with the failed twin's message, without waiting for the other
+            with threadpool_limits(threads):
+                done = meanwhile()
         return [_finish_twin(worker) for worker in started], done
     except BaseException:
-        for process in processes:  # a failed twin or Ctrl+C leaves no other twin training
+        for _, process, errors, _ in started:  # a failed twin or Ctrl+C leaves no other twin training
             process.kill()
+            process.wait()
+            if errors is not None:
+                errors.close()
         raise
 
 
