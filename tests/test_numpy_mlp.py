@@ -8,7 +8,7 @@ import torch
 
 from noshow.nn import numpy_mlp as N
 from noshow.nn import torch_mlp as T
-from noshow.nn.config import ACTIVATIONS, MLPConfig, initial_parameters, lr_factor
+from noshow.nn.config import ACTIVATIONS, MLPConfig, dropout_levels, initial_parameters, lr_factor
 
 
 def _batch(n=32, d=6, seed=0):
@@ -144,6 +144,42 @@ def test_optimizer_steps_match_torch_optim(optimizer):
         theirs.step()
     for name, p in model.named_parameters():
         np.testing.assert_allclose(net.parameters[name], p.detach().numpy(), rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+def test_optimizer_step_on_the_flat_network_equals_the_step_per_parameter_bit_for_bit(optimizer):
+    config = MLPConfig(hidden=(5, 4), optimizer=optimizer, lr=0.05, weight_decay=0.01, dropout=0.0)
+    flat, separate = N.NumpyMLP(6, config), N.NumpyMLP(6, config)
+    ours, theirs = N.make_optimizer(config), N.make_optimizer(config)
+    X, y, w = _batch()
+    for _ in range(4):
+        for net in (flat, separate):
+            net.loss_and_gradients(X, y, 1.5, w)
+        ours.step({"network": flat.flat_parameters}, {"network": flat.flat_gradients})
+        theirs.step(separate.parameters, separate.gradients)
+    for name, p in separate.parameters.items():
+        np.testing.assert_array_equal(flat.parameters[name], p)
+
+
+def test_parameters_gradients_and_layers_share_the_flat_arrays():
+    net, _ = _net()
+    X, y, w = _batch()
+    net.loss_and_gradients(X, y, 1.0, w)
+    assert np.array_equal(np.concatenate([g.ravel() for g in net.gradients.values()]), net.flat_gradients)
+    assert net.flat_gradients.any()
+    net.flat_parameters[:] = 0.0
+    assert all(not p.any() for p in net.parameters.values())
+    assert not net.linears["output"].parameters["weight"].any()
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
+def test_dropout_mask_is_zero_or_the_shared_scale_and_drops_the_shared_share(p):
+    dropped, scale = dropout_levels(p)
+    layer = N.Dropout(p, np.random.default_rng(0))
+    out = layer.forward(np.ones((1000, 1000), dtype=np.float32), train=True)
+    assert set(np.unique(out).tolist()) == {0.0, np.float32(scale)}
+    share = dropped / 2**15
+    assert abs((out == 0).mean() - share) < 4 * np.sqrt(share * (1 - share) / out.size)
 
 
 def test_cosine_schedule_runs_from_base_rate_to_five_percent():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from noshow.evaluation.metrics import sigmoid64
-from noshow.nn.config import MLPConfig
+from noshow.nn.config import MLPConfig, dropout_levels
 from noshow.training import batch_order, fit, make_backend
 
 
@@ -156,3 +156,4 @@ def test_torch_dropout_matches_the_numpy_layer_in_distribution_and_gradient():
     assert abs(out.mean().item() - 1.0) < 0.02
     out.sum().backward()
     torch.testing.assert_close(x.grad, out.detach())  # the gradient is the mask, as in the NumPy layer
+    assert set(out.unique().tolist()) == {0.0, dropout_levels(0.25)[1]}  # the NumPy layer's values

@@ -99,20 +99,6 @@ def local_batches(n: int, steps: int, rng: np.random.Generator) -> list[np.ndarr
     return np.array_split(rng.permutation(n), steps)
 
 
-def flat_gradients(backend) -> np.ndarray:
-    """Make the NumPy network's layers write their gradients into views of one flat buffer, and
-    return it: one all-reduce per step, in place, instead of one per array."""
-    net = backend.net
-    arrays = [(layer.gradients, kind) for layer in net.linears.values() for kind in ("weight", "bias")]
-    flat = np.zeros(sum(g[k].size for g, k in arrays), dtype=net.config.np_dtype)
-    offset = 0
-    for gradients, kind in arrays:
-        size = gradients[kind].size
-        gradients[kind] = flat[offset:offset + size].reshape(gradients[kind].shape)
-        offset += size
-    return flat
-
-
 def attach(backend, plan: ShardedPlan, comm: Comm, device: str = "cpu") -> None:
     """Make one member's training adapter data-parallel: gradients reduced across processes with
     each step's shares; dropout masks drawn from a generator of this process's own."""
@@ -120,7 +106,7 @@ def attach(backend, plan: ShardedPlan, comm: Comm, device: str = "cpu") -> None:
     if backend.name == "numpy":
         from noshow.nn.numpy_mlp import Dropout
 
-        flat = flat_gradients(backend)
+        flat = backend.net.flat_gradients  # every gradient: one in-place all-reduce per step
 
         def reduce_gradients(k: int) -> None:
             np.multiply(flat, plan.shares[k], out=flat, casting="same_kind")

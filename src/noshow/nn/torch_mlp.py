@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from noshow.nn.config import LEAKY_SLOPE, MLPConfig, initial_parameters, lr_factor
+from noshow.nn.config import DROPOUT_BITS, LEAKY_SLOPE, MLPConfig, dropout_levels, initial_parameters, lr_factor
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -28,12 +28,8 @@ def activation_module(name: str) -> nn.Module:
     }[name]
 
 
-MASK_BITS = 15  # random bits per unit behind a dropout decision (drop probability in steps of 2**-15)
-
-
 def dropout_mask(shape: tuple[int, ...], p: float, dtype: torch.dtype, device=None) -> torch.Tensor:
-    """Inverted-dropout mask of ``shape``: 0 with probability ``p`` (rounded to a multiple of
-    2**-15), else 1 / (1 - p), so the expectation is exactly 1.
+    """Inverted-dropout mask of ``shape`` by :func:`noshow.nn.config.dropout_levels`: 0 or its scale.
 
     Each unit gets 15 random bits, four units from one 64-bit word of ``random_``: torch's CPU
     generator makes one word as fast as one float, so this takes 0.14 ms for 512 x 256 units
@@ -43,9 +39,9 @@ def dropout_mask(shape: tuple[int, ...], p: float, dtype: torch.dtype, device=No
     """
     n = math.prod(shape)
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_()
-    lanes = words.view(torch.int16)[:n].view(shape).bitwise_and_((1 << MASK_BITS) - 1)
-    dropped = round(p * (1 << MASK_BITS))  # lanes below this are dropped
-    return (lanes >= dropped).to(dtype).mul_((1 << MASK_BITS) / ((1 << MASK_BITS) - dropped))
+    lanes = words.view(torch.int16)[:n].view(shape).bitwise_and_((1 << DROPOUT_BITS) - 1)
+    dropped, scale = dropout_levels(p)
+    return (lanes >= dropped).to(dtype).mul_(scale)
 
 
 class Dropout(nn.Module):
