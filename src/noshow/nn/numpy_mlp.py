@@ -98,10 +98,7 @@ class ReLU(Activation):
     name = "relu"
 
     def _forward(self, x):
-        positive = x > 0
-        # Speed: x · [x > 0] is the same function as np.maximum(x, 0) (but for the sign of zero)
-        # and 1.5x faster, because maximum checks for NaN element by element.
-        return x * positive, positive
+        return np.maximum(x, 0), x > 0
 
     def backward(self, grad_out):
         return grad_out * self._cache
