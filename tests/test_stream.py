@@ -32,14 +32,14 @@ def test_bad_value_in_a_late_block_names_its_file_line(small_csv, tmp_path):
         list(typed_batches(bad, block_rows=500, read_bytes=16 << 10))
 
 
-def test_blockwise_history_equals_in_memory_history(small_csv, small_data):
-    assert patient_history(small_csv).equals(F.history_features(small_data.frame))
+def test_blockwise_history_equals_in_memory_history(small_csv, small_data, tmp_path):
+    assert patient_history(small_csv, tmp_path).equals(F.history_features(small_data.frame))
 
 
-def test_blockwise_features_equal_in_memory_features(small_csv, small_data):
+def test_blockwise_features_equal_in_memory_features(small_csv, small_data, tmp_path):
     blocks = list(typed_batches(small_csv, block_rows=500, read_bytes=16 << 10))
     assert len(blocks) > 3
-    past = patient_history(small_csv)
+    past = patient_history(small_csv, tmp_path)
     offset, pieces = 0, []
     for block in blocks:
         pieces.append(F.raw_features(block, past=past.slice(offset, block.height)))
@@ -79,10 +79,11 @@ def test_train_command_streams_and_the_model_predicts(small_csv, tmp_path):
 
 def test_parse_once_saves_each_day_of_a_block_with_its_file_rows(small_csv, small_data, tmp_path):
     from noshow.data import schema as S
-    from noshow.data.stream import ROW, parse_once
+    from noshow.data.stream import ROW, PatientHistory, parse_once
 
-    files, compact = parse_once(small_csv, tmp_path, block_rows=500, read_bytes=16 << 10, by_day=True)
-    assert sum(len(part[S.PATIENT_KEY]) for part in compact) == 3000
+    history = PatientHistory(tmp_path)
+    files = parse_once(small_csv, tmp_path, history, block_rows=500, read_bytes=16 << 10, by_day=True)
+    assert sum(history.sizes) == 3000
     saved = pl.concat([pl.read_parquet(f) for f in files])
     assert all(pl.read_parquet(f)[S.APPOINTMENT_DATE].n_unique() == 1 for f in files)
     assert sorted(saved[ROW].to_list()) == list(range(3000))

@@ -1,18 +1,22 @@
 """``noshow predict`` for files larger than memory: whole appointment days at a time, in bounded memory.
 
 1. The scored file is parsed once, block by block (:func:`noshow.data.stream.parse_once`); its
-   blocks are saved as Parquet, one file per appointment day and block, and 25 bytes per row are
-   kept for the patient history. The ``--history`` file is parsed the same way without being saved,
-   leaving out its rows that are scored appointments (they count once, as in memory).
-2. The patient history is computed over both files as in memory (history rows first, then the
-   scored rows; :func:`noshow.data.features.raw_features` with ``history`` does the same).
+   blocks are saved as Parquet, one file per appointment day and block, and the patient history's
+   inputs are spilled to disk (:class:`noshow.data.stream.PatientHistory`). The ``--history`` file
+   is parsed the same way without being saved, leaving out its rows that are scored appointments
+   (they count once, as in memory).
+2. The patient history is computed over both files' rows out of core, one bucket of patients at a
+   time; it is the in-memory history (:func:`noshow.data.features.raw_features` with ``history``),
+   which depends on each patient's rows, not on their order. Each day file's rows' history is
+   saved beside it.
 3. Days are scored in date order, several at a time up to :data:`BLOCK_ROWS` rows (a day is never
    split), each group by :func:`noshow.clinic.scoring.score` with its rows' history handed in, so
    per-day policies (ranks, calls per day) see whole days. Each group's table is appended to the
    output.
 
-Memory: the history arrays (about 80 bytes per row at their peak, both files together) and one
-group of days. Output rows come in day order, each day in file order.
+Memory: one block, one bucket of patients' history and one group of days; and, while the history
+file is parsed, the scored appointments' IDs (8 bytes per scored row). Output rows come in day
+order, each day in file order.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ import polars as pl
 from noshow.clinic import scoring
 from noshow.data import schema as S
 from noshow.data.loader import Appointments
-from noshow.data.stream import BLOCK_ROWS, ROW, _history_of, parse_once
+from noshow.data.features import history_frame
+from noshow.data.stream import BLOCK_ROWS, ROW, PatientHistory, parse_once
 from noshow.files import atomic_path
 
 
@@ -47,32 +52,54 @@ def _day_groups(files: list[Path], block_rows: int) -> list[list[Path]]:
     return groups + ([current] if current else [])
 
 
+def _past_file(day_file: Path) -> Path:
+    return day_file.with_suffix(".past.npy")
+
+
+def _save_past(files: list[Path], blocks) -> None:
+    """Beside each day file of the scored file, its rows' history as ``.past.npy`` ((8, rows) int32,
+    :meth:`~noshow.data.stream.PatientHistory.blocks`' columns), from ``blocks``, the scored
+    file's blocks' history in block order: each block's history is read once, in bounded memory,
+    and a group of days then reads only its own rows'."""
+    by_block: dict[int, list[Path]] = defaultdict(list)
+    for path in files:
+        by_block[int(path.stem.split("_")[2])].append(path)
+    offset = 0
+    for i, past in enumerate(blocks):
+        for path in by_block[i]:
+            rows = pl.read_parquet(path, columns=[ROW])[ROW].to_numpy() - offset
+            np.save(_past_file(path), past[:, rows], allow_pickle=False)
+        offset += past.shape[1]
+
+
 def predict_file(model, data_path: str | Path, out: str | Path, history_path: str | Path | None = None,
                  policy=None, backend: str = "numpy", device: str = "cpu", block_rows: int = BLOCK_ROWS) -> dict:
     """Score every appointment of ``data_path`` with ``model`` (a :class:`~noshow.model.TrainedModel`)
     under ``policy`` and write :func:`noshow.clinic.scoring.score`'s table to ``out`` as CSV
     (atomically). Returns :func:`noshow.clinic.scoring.summary` of all rows."""
     with tempfile.TemporaryDirectory(prefix="noshow-predict-") as tmp:
-        files, compact = parse_once(data_path, Path(tmp), by_day=True, name="day")
+        history = PatientHistory(Path(tmp))
+        files = parse_once(data_path, Path(tmp), history, by_day=True, name="day")
+        scored_blocks = len(history.sizes)
         scored_ids = np.concatenate([pl.read_parquet(f, columns=[S.APPOINTMENT_ID])[S.APPOINTMENT_ID].to_numpy()
                                      for f in files]) if files else np.zeros(0, np.int64)
-        earlier = parse_once(history_path, None, skip_ids=scored_ids)[1] if history_path else []
+        if history_path:
+            parse_once(history_path, None, history, skip_ids=scored_ids)
         del scored_ids
-        n_earlier = sum(len(part[S.PATIENT_KEY]) for part in earlier)
-        parts = earlier + compact
-        del earlier, compact  # _history_of empties the list it is given: the compact columns go with it
-        history = _history_of(parts).slice(n_earlier)
+        _save_past(files, history.blocks(count=scored_blocks))
         totals: dict = {}
         with atomic_path(out) as tmp_out, open(tmp_out, "wb") as handle:
             for group in _day_groups(files, block_rows):
                 frame = pl.concat([pl.read_parquet(p) for p in group])
-                past = history[frame[ROW].to_numpy()]
+                past = np.concatenate([np.load(_past_file(p), allow_pickle=False) for p in group], axis=1)
+                past = history_frame(past)
                 days = Appointments(frame.drop(ROW), source=str(data_path), sha256="")
                 table = scoring.score(model, days, None, policy, backend, device, past=past)
                 table.write_csv(handle, include_header=not totals)
                 _add(totals, scoring.summary(table, policy, model.threshold))
                 for path in group:
                     path.unlink()
+                    _past_file(path).unlink()
             if not totals:
                 handle.write((",".join(scoring.SCORE_COLUMNS) + "\n").encode())
                 totals = {"rows": 0, "days": 0, "flagged": 0, "rule": "", "policy": ""}

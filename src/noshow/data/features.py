@@ -94,21 +94,28 @@ def history_features(frame: pl.DataFrame) -> pl.DataFrame:
     # Day numbers and microsecond time stamps (datetime64 viewed as integers: no polars call).
     day, booked_at, booked_day = (frame[c].to_numpy().view(np.int64)
                                   for c in (S.APPOINTMENT_DATE, S.SCHEDULED_DAY, S.SCHEDULED_DATE))
-    columns = _history_arrays(codes.to_numpy(), day, outcome, booked_at, booked_day)
+    return history_frame(history_arrays(codes.to_numpy(), day, outcome, booked_at, booked_day))
+
+
+def history_frame(columns) -> pl.DataFrame:
+    """The :data:`HISTORY` frame of :func:`history_arrays`' eight (n,) int32 columns (or an
+    (8, n) array): ``days_since_previous`` null where it is -1 (no earlier day)."""
     return pl.DataFrame(dict(zip(HISTORY, columns))).with_columns(pl.col("days_since_previous").replace(-1, None))
 
 
-def _history_arrays(patient: np.ndarray, day: np.ndarray, no_show: np.ndarray, booked_at: np.ndarray,
-                    booked_day: np.ndarray) -> tuple[np.ndarray, ...]:
+def history_arrays(patient: np.ndarray, day: np.ndarray, no_show: np.ndarray, booked_at: np.ndarray,
+                   booked_day: np.ndarray) -> tuple[np.ndarray, ...]:
     """The :data:`HISTORY` columns from five (n,) arrays: patient codes, appointment day numbers,
     outcomes in {0, 1}, booking time stamps and booking day numbers.
 
     Sorts rows by (patient, day), forms one group per patient-day, accumulates counts over each
     patient's earlier groups, and scatters the group values back to the rows; booking sessions and
     bookings ahead take one more sort each. O(n log n) time; int32 wherever a value allows it, and
-    temporaries freed as soon as they are used, so that the out-of-core path can run it on 10^7 rows
-    (memory measured in the README). Returns int32 arrays in :data:`HISTORY` order, with -1 for
-    ``days_since_previous`` where there is no earlier day.
+    temporaries freed as soon as they are used (about 135 bytes per row at the peak): the out-of-core
+    path runs it on one bucket of patients at a time (:class:`noshow.data.stream.PatientHistory`).
+    Only a patient's own rows enter its values, so any subset of whole patients gives those
+    patients' rows exactly their values over the whole file. Returns int32 arrays in
+    :data:`HISTORY` order, with -1 for ``days_since_previous`` where there is no earlier day.
     """
     n = len(patient)
     if n == 0:
