@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from noshow.evaluation.compare import COST_METRICS, without_varying_fields, TWINS, ModelRun, seconds_to_fraction
-from noshow.evaluation.metrics import SCALAR_METRICS, best_f1_threshold
+from noshow.evaluation.metrics import SCALAR_METRICS, best_f1_threshold, steady_f1_threshold
 
 from conftest import assert_user_error, run_main
 
@@ -136,8 +136,8 @@ def test_threshold_is_chosen_on_validation_not_test():
     p_test = rng.random(400)
     run = ModelRun("m")
     run.add(y_val, p_val, y_test, p_test)
-    assert run.summary()["threshold"] == best_f1_threshold(y_val, p_val)
-    assert run.summary()["threshold"] != best_f1_threshold(y_test, p_test)
+    assert run.summary()["threshold"] == steady_f1_threshold(y_val, p_val)
+    assert run.summary()["threshold"] != steady_f1_threshold(y_test, p_test)
 
 
 def test_best_f1_threshold_maximises_f1():
@@ -146,6 +146,36 @@ def test_best_f1_threshold_maximises_f1():
     p = np.clip(0.4 * y + rng.random(300) * 0.6, 0, 1)
     best = f1_score(y, p >= best_f1_threshold(y, p))
     assert all(best >= f1_score(y, p >= t) - 1e-12 for t in np.unique(p))
+
+
+def _sklearn_best_f1_threshold(y, p):
+    """The argmax of F1 along scikit-learn's precision-recall curve (its lowest threshold of equal F1s)."""
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(y, p)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    return float(thresholds[int(np.argmax(f1))])
+
+
+def test_best_f1_threshold_equals_scikit_learns_curve_with_ties():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        y = rng.integers(0, 2, 400)
+        p = np.round(0.3 * y + rng.random(400) * 0.7, 2)  # coarse: many ties
+        assert best_f1_threshold(y, p) == _sklearn_best_f1_threshold(y, p)
+
+
+def test_steady_threshold_is_the_median_of_the_resamples_best_thresholds():
+    from noshow.evaluation.metrics import steady_f1_threshold
+
+    rng = np.random.default_rng(6)  # data where the bagged threshold is not the plain argmax
+    y = rng.integers(0, 2, 600)
+    p = np.round(0.3 * y + rng.random(600) * 0.7, 3)
+    draws = np.random.default_rng(0)
+    expected = np.median([_sklearn_best_f1_threshold(y[i], p[i])
+                          for i in (draws.integers(0, 600, 600) for _ in range(25))])
+    assert steady_f1_threshold(y, p, draws=25, seed=0) == expected
+    assert steady_f1_threshold(y, p, draws=25, seed=0) != best_f1_threshold(y, p)
 
 
 def test_numpy_average_precision_equals_scikit_learn_with_ties():

@@ -128,9 +128,13 @@ def test_two_nodes_of_one_process_train_what_one_node_of_two_trains(runs, small_
                                "--backend", "torch", "--data", str(small_csv), "--out", str(tmp_path / "m.npz"), *EXACT],
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for rank in range(2)]
-    for node in nodes:
-        _, err = node.communicate(timeout=LAUNCH_TIMEOUT_S)
-        assert node.returncode == 0, err[-2000:]
+    try:
+        for node in nodes:
+            _, err = node.communicate(timeout=LAUNCH_TIMEOUT_S)
+            assert node.returncode == 0, err[-2000:]
+    finally:  # a node that failed leaves the other waiting for it: never leave it to later tests
+        for node in nodes:
+            node.kill()
     assert max_difference(TrainedModel.load(tmp_path / "m.npz").parameters, runs["torch"].parameters) == 0.0
 
 

@@ -30,7 +30,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from noshow.clinic.calibration import Calibrator, fit_calibrator
-from noshow.evaluation.metrics import best_f1_threshold
+from noshow.evaluation.metrics import steady_f1_threshold
 from noshow.nn.config import MLPConfig
 from noshow.training import fit_ensemble, make_model
 
@@ -110,7 +110,7 @@ class _MLPClassifier(ClassifierMixin, BaseEstimator):
             if self.calibration != "identity":
                 self.calibrator_ = fit_calibrator(logits, y_val, self.calibration)
             if self.threshold == "auto":  # 0.5 on 20% positives is the mistake the report explains
-                self.threshold_ = best_f1_threshold(y_val, self.calibrator_(logits))
+                self.threshold_ = steady_f1_threshold(y_val, self.calibrator_(logits))
         self.n_iter_ = result.epochs_run  # over all members
         self.best_epochs_ = result.best_epochs
         self.loss_curve_ = [h.loss for h in result.history]  # first member

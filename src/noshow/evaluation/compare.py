@@ -25,7 +25,7 @@ from noshow.data.features import CATEGORICAL
 from noshow.data.loader import Appointments
 from noshow.errors import NoshowError
 from noshow.evaluation.metrics import (CALIBRATION_METRICS, CONFUSION, INTERVAL_METRICS, SCALAR_METRICS, average_precision,
-                                      best_f1_threshold, bootstrap_ci,
+                                      steady_f1_threshold, bootstrap_ci,
                             classification_metrics)
 from noshow.clinic.calibration import expected_calibration_error, fit_calibrator
 from noshow.clinic.policies import Capacity
@@ -75,7 +75,7 @@ class ModelRun:
     def add(self, y_val, p_val, y_test, p_test, threshold: float | None = None, seed: int = 0) -> None:
         """Score one seed: threshold from validation unless given, metrics on test."""
         if threshold is None:
-            threshold = best_f1_threshold(y_val, p_val)
+            threshold = steady_f1_threshold(y_val, p_val)
         scores = classification_metrics(y_test, p_test, threshold)
         scores["seed"] = seed
         scores["ci95"] = bootstrap_ci(y_test, p_test, threshold, seed=seed)

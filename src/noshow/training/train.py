@@ -19,7 +19,7 @@ from noshow.data.encoded import ChunkStore
 from noshow.data.features import FeaturePipeline
 from noshow.data.prepare import Prepared
 from noshow.errors import NoshowError
-from noshow.evaluation.metrics import average_precision, best_f1_threshold
+from noshow.evaluation.metrics import average_precision, steady_f1_threshold
 from noshow.model import TrainedModel
 from noshow.nn.config import MLPConfig
 from noshow.training.loop import Ensemble, EnsembleResult, fit_ensemble, make_model, predict_all
@@ -38,7 +38,7 @@ def calibrate_and_threshold(logits_val: np.ndarray, y_val: np.ndarray,
     record = {"val_pr_auc": average_precision(y_val, p_val), "calibration": calibrator.method,
               "val_ece": expected_calibration_error(y_val, p_val),
               "val_ece_uncalibrated": expected_calibration_error(y_val, raw)}
-    return calibrator, best_f1_threshold(y_val, p_val), record
+    return calibrator, steady_f1_threshold(y_val, p_val), record
 
 
 def rows_used(prepared: Prepared) -> dict:
