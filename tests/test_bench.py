@@ -86,6 +86,20 @@ def test_blas_floor_counts_the_twins_matrix_products():
     assert bench.blas_floor_seconds(10, 5, config, threads=1) > 0
 
 
+def test_elementwise_floor_runs_a_last_partial_batch_through_two_hidden_layers():
+    # 5 rows in batches of 2: three steps; a config with dropout and two hidden layers.
+    config = MLPConfig(hidden=(4, 3), batch_size=2, dropout=0.3)
+    assert bench.elementwise_floor_seconds(5, 6, config, epochs=1) > 0
+
+
+def test_bench_measures_dropout_off_numpys_elementwise_floor_and_torchs_dropout_lanes(measured):
+    assert set(measured["seconds_per_epoch_without_dropout"]) == {"numpy", "torch"}
+    assert all(v > 0 for v in measured["seconds_per_epoch_without_dropout"].values())
+    assert measured["numpy_elementwise_floor_seconds_per_epoch"] > 0
+    assert measured["torch_dropout_lanes_seconds_per_epoch"] > 0
+    assert set(measured["seconds_per_epoch"]) == {"numpy", "torch", "sklearn_mlp"}
+
+
 def test_bench_json_has_the_documented_keys(measured, tmp_path):
     result = {**measured, "compare_seconds": 1.0, "scaling": [{"rows": 1000, "seconds": 1.0, "peak_rss_mb": 50.0}],
               "machine": {"cpus": 2}, "data": {}, "config": {},
@@ -93,7 +107,8 @@ def test_bench_json_has_the_documented_keys(measured, tmp_path):
     paths = bench.write(result, tmp_path)
     saved = json.loads(paths[0].read_text())
     assert {"seconds_per_epoch", "blas_floor_seconds_per_epoch", "floor_ratio", "gflops", "peak_rss_mb",
-            "import_rss_mb", "compare_seconds", "scaling", "machine"} <= set(saved)
+            "import_rss_mb", "compare_seconds", "scaling", "machine", "numpy_elementwise_floor_seconds_per_epoch",
+            "seconds_per_epoch_without_dropout", "torch_dropout_lanes_seconds_per_epoch"} <= set(saved)
     assert set(saved["floor_ratio"]) == {"numpy", "torch", "sklearn_mlp"}
     assert saved["floor_ratio"]["numpy"] == saved["seconds_per_epoch"]["numpy"] / saved["blas_floor_seconds_per_epoch"]
     assert paths[1].read_bytes()[:4] == b"\x89PNG"

@@ -157,3 +157,18 @@ def test_torch_dropout_matches_the_numpy_layer_in_distribution_and_gradient():
     out.sum().backward()
     torch.testing.assert_close(x.grad, out.detach())  # the gradient is the mask, as in the NumPy layer
     assert set(out.unique().tolist()) == {0.0, dropout_levels(0.25)[1]}  # the NumPy layer's values
+
+
+def test_torch_random_lanes_are_uniform_on_fifteen_bits():
+    import torch
+
+    from noshow.nn.config import DROPOUT_BITS
+    from noshow.nn.torch_mlp import random_lanes
+
+    torch.manual_seed(0)
+    lanes = random_lanes((1000, 257))  # 257 000 units: the last 64-bit word is cut short
+    assert lanes.shape == (1000, 257) and lanes.dtype == torch.int16
+    assert lanes.min().item() == 0 and lanes.max().item() == 2**DROPOUT_BITS - 1
+    # Every one of the 15 bits is set in half of the lanes (the top lane of a word included).
+    shares = [((lanes >> b) & 1).double().mean().item() for b in range(DROPOUT_BITS)]
+    assert all(abs(share - 0.5) < 0.005 for share in shares)  # 5 standard errors

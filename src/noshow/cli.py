@@ -186,11 +186,13 @@ def _check_device(args) -> None:
 def cmd_train(args) -> int:
     from noshow.files import check_writable_parent
     from noshow.data.prepare import prepare
+    from noshow.training.allocator import keep_freed_memory
     from noshow.training.train import train_model
 
     check_writable_parent(args.out)
     config = _config(args)
     _check_device(args)
+    keep_freed_memory()
     from noshow.distributed.launch import detect
 
     launch = detect()
@@ -361,6 +363,7 @@ def cmd_tune(args) -> int:
     from noshow.training import tune
     from noshow.files import check_writable_parent, write_json
     from noshow.data.prepare import prepare
+    from noshow.training.allocator import keep_freed_memory
 
     try:
         import optuna  # noqa: F401
@@ -368,6 +371,7 @@ def cmd_tune(args) -> int:
         raise NoshowError("tune needs Optuna, an optional dependency: pip install 'noshow[tune]'") from None
     check_writable_parent(args.out)
     config = _config(args)
+    keep_freed_memory()
     loaded = _resolve_data(args)
     prepared = prepare(loaded, args.split, args.split_seed, config.dtype)
     result = tune.tune(prepared, config, args.trials, args.seeds, args.timeout, progress=not args.quiet)
@@ -421,7 +425,10 @@ def cmd_bench(args) -> int:
     from pathlib import Path
 
     from noshow.evaluation import bench
+    from noshow.training.allocator import keep_freed_memory
 
+    # MLPClassifier trains in this process: it gets the allocator setting the twins' workers use.
+    keep_freed_memory()
     threads = args.threads or os.cpu_count() or 1
     if args.merge:
         if not args.scale:

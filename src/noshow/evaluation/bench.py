@@ -8,6 +8,9 @@ Measured on the real file when given (else synthetic data), with the same thread
 - the BLAS floor: the seconds an epoch's float32 matrix products alone take (forward and backward
   at the same widths, batch size and thread count, the first layer's input gradient skipped as the
   twins skip it), measured in the same run, and each timing as a multiple of it and in GFLOP/s;
+- NumPy's element-wise floor: the least element-wise work of the same epoch in NumPy, which runs on
+  one core, so that floor + it is the least any NumPy network of these shapes can take;
+- each twin's epoch with dropout off, which shows what its dropout masks cost;
 - peak and after-import resident memory of each twin's training process, as ``compare`` measures it;
 - the wall time of ``noshow compare`` (1 seed) end to end, in a fresh process;
 - optionally (``--scale``), writing, streamed training and scoring of synthetic data of growing
@@ -33,7 +36,7 @@ from noshow.evaluation.compare import TWINS, machine, run_twin
 from noshow.data.loader import Appointments
 from noshow.files import atomic_path, write_json
 from noshow.data.prepare import Prepared, prepare
-from noshow.nn.config import MLPConfig
+from noshow.nn.config import MLPConfig, dropout_levels
 from noshow.training.worker import save_parts
 
 BENCH_EPOCHS = 5
@@ -49,31 +52,40 @@ def speed_and_memory(prepared: Prepared, config: MLPConfig, threads: int, repeat
     # The default model, members included, as compare trains it: its peak RSS is compare's. Seconds
     # per epoch are per network (an ensemble's epochs are those of all its members).
     timed = replace(config, epochs=BENCH_EPOCHS, patience=0)
+    undropped = replace(timed, dropout=0.0)
     n_train, width = len(prepared.split.train), prepared.features.width
-    runs: dict[str, list] = {name: [] for name in (FLOOR, *TWINS, "sklearn_mlp")}
+    runs: dict[str, list] = {name: [] for name in (FLOOR, ELEMENTWISE, LANES, *TWINS, *_undropped(TWINS), "sklearn_mlp")}
     with tempfile.TemporaryDirectory(prefix="noshow-bench-") as tmp:
         folder = Path(tmp)
         save_parts(folder, prepared.features, prepared.y, prepared.split)
         for _ in range(repeats):
             runs[FLOOR].append(blas_floor_seconds(n_train, width, config, threads))
+            runs[ELEMENTWISE].append(elementwise_floor_seconds(n_train, width, config))
+            runs[LANES].append(torch_dropout_lanes_seconds(n_train, config, threads))
             for twin in TWINS:
                 runs[twin].append(run_twin(twin, width, timed, [config.seed], threads, "cpu",
                                            False, folder, validate=False))
+                runs[_undropped(twin)].append(run_twin(twin, width, undropped, [config.seed], threads, "cpu",
+                                                       False, folder, validate=False))
             runs["sklearn_mlp"].append(sklearn_epoch_seconds(prepared, config, threads))
 
     def per_epoch(run: dict) -> float:
         return run["runs"][0]["train_seconds"] / run["runs"][0]["epochs_run"]
 
-    seconds = {FLOOR: runs[FLOOR], "sklearn_mlp": runs["sklearn_mlp"],
-               **{t: [per_epoch(r) for r in runs[t]] for t in TWINS}}
+    seconds = {name: [per_epoch(r) for r in runs[name]] if name in (*TWINS, *_undropped(TWINS)) else runs[name]
+               for name in runs}
     median = {name: statistics.median(values) for name, values in seconds.items()}
-    floor = median.pop(FLOOR)
+    floor, elementwise, lanes = median.pop(FLOOR), median.pop(ELEMENTWISE), median.pop(LANES)
+    without_dropout = {twin: median.pop(_undropped(twin)) for twin in TWINS}
     flop = epoch_flop(n_train, width, config)
     return {
         "seconds_per_epoch": median,
         "seconds_per_epoch_runs": seconds,
         "blas_floor_seconds_per_epoch": floor,
         "floor_ratio": {name: median[name] / floor for name in (*TWINS, "sklearn_mlp")},
+        "numpy_elementwise_floor_seconds_per_epoch": elementwise,
+        "seconds_per_epoch_without_dropout": without_dropout,
+        "torch_dropout_lanes_seconds_per_epoch": lanes,
         "gflop_per_epoch": flop / 1e9,
         "gflops": {FLOOR: flop / floor / 1e9, **{name: flop / s / 1e9 for name, s in median.items()}},
         "peak_rss_mb": {t: statistics.median(r["peak_rss_mb"] for r in runs[t]) for t in TWINS},
@@ -82,6 +94,13 @@ def speed_and_memory(prepared: Prepared, config: MLPConfig, threads: int, repeat
 
 
 FLOOR = "blas_floor"
+ELEMENTWISE = "numpy_elementwise_floor"
+LANES = "torch_dropout_lanes"
+
+
+def _undropped(names):
+    """The run names of the twins with dropout off: one name or a tuple of them."""
+    return f"{names}_without_dropout" if isinstance(names, str) else tuple(_undropped(n) for n in names)
 
 
 def _layer_widths(width: int, config: MLPConfig) -> list[int]:
@@ -134,6 +153,97 @@ def blas_floor_seconds(n_rows: int, width: int, config: MLPConfig, threads: int,
                 step(min(batch, n_rows - start))
             best = min(best, time.perf_counter() - started)
     return best
+
+
+def elementwise_floor_seconds(n_rows: int, width: int, config: MLPConfig, epochs: int = 2) -> float:
+    """Seconds per epoch of the least element-wise work a NumPy network of the twins' shapes does in
+    training, without any matrix product; the best of ``epochs`` epochs.
+
+    Per mini-batch, each operation once, in place, in its fastest NumPy form: gather the batch's
+    rows (from a dense float32 matrix, the cheapest gather); per hidden layer, add the bias, draw
+    the dropout lanes and apply ReLU and dropout as one 0/1 mask (two comparisons, an and, a
+    multiply; the mask's scale left out); the logits' loss gradient; per hidden layer, the mask
+    applied to the incoming gradient and the bias gradient summed; one AdamW step over all
+    parameters as the NumPy twin takes it (in place on one flat array: the dozen passes AdamW's
+    formula needs). NumPy runs element-wise operations on one core whatever the thread count, so
+    the BLAS floor plus this is the least any NumPy network of these shapes can take per epoch.
+    """
+    from noshow.nn.numpy_mlp import Adam, sigmoid
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n_rows, width), dtype=np.float32)
+    order = rng.permutation(n_rows)
+    batch = min(config.batch_size, n_rows)
+    widths = _layer_widths(width, config)
+    n_parameters = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    parameters = np.zeros(n_parameters, np.float32)
+    gradients = rng.standard_normal(n_parameters, dtype=np.float32)
+    optimizer = Adam(config.lr, weight_decay=config.weight_decay, decoupled=True)
+    # Pre-activations fixed, outputs recomputed from them every batch, as in the BLAS floor.
+    pre = [rng.standard_normal((batch, w), dtype=np.float32) for w in config.hidden]
+    out = [np.empty_like(a) for a in pre]
+    bias = [np.zeros(w, np.float32) for w in config.hidden]
+    bias_grad = [np.empty(w, np.float32) for w in config.hidden]
+    kept = [np.empty(a.shape, bool) for a in pre]
+    positive = [np.empty(a.shape, bool) for a in pre]
+    logits = rng.standard_normal(batch, dtype=np.float32)
+    rows = np.empty((batch, width), np.float32)
+    threshold = 2 * dropout_levels(config.dropout)[0]  # on 16-bit lanes, as the NumPy twin reads them
+    bits = np.random.default_rng(1).bit_generator
+
+    def step(idx: np.ndarray) -> None:
+        m = len(idx)
+        np.take(X, idx, axis=0, out=rows[:m])
+        for a, o, b, k, p in zip(pre, out, bias, kept, positive):
+            o, k, p = o[:m], k[:m], p[:m]
+            np.add(a[:m], b, out=o)
+            lanes = bits.random_raw((o.size + 3) // 4).view(np.uint16)[: o.size].reshape(o.shape)
+            np.greater_equal(lanes, threshold, out=k)
+            np.greater(o, 0, out=p)
+            np.logical_and(p, k, out=p)
+            np.multiply(o, p, out=o)
+        sigmoid(logits[:m])
+        for o, g, p in zip(out, bias_grad, positive):
+            np.multiply(o[:m], p[:m], out=o[:m])  # o stands in for the incoming gradient
+            np.sum(o[:m], axis=0, out=g)
+        optimizer.step({"network": parameters}, {"network": gradients})
+
+    best = np.inf
+    for _ in range(epochs):
+        started = time.perf_counter()
+        for start in range(0, n_rows, batch):
+            step(order[start:start + batch])
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+# One epoch's dropout lanes drawn as the PyTorch twin draws them, nothing else; prints the best
+# of the epochs' seconds.
+TORCH_LANES = """
+import json, time
+import torch
+from noshow.nn.torch_mlp import random_lanes
+torch.set_num_threads({threads})
+best = float("inf")
+for _ in range({epochs}):
+    started = time.perf_counter()
+    for start in range(0, {n_rows}, {batch}):
+        m = min({batch}, {n_rows} - start)
+        for width in {hidden}:
+            random_lanes((m, width))
+    best = min(best, time.perf_counter() - started)
+print(json.dumps(best))
+"""
+
+
+def torch_dropout_lanes_seconds(n_rows: int, config: MLPConfig, threads: int, epochs: int = 2) -> float:
+    """Seconds per epoch that the PyTorch twin's dropout lanes take to draw, alone (the random bits of
+    every hidden unit of every batch, :func:`noshow.nn.torch_mlp.random_lanes`); the best of
+    ``epochs``. In a fresh process: PyTorch's thread pool would share this one with NumPy's BLAS."""
+    code = TORCH_LANES.format(threads=threads, epochs=epochs, n_rows=n_rows, batch=min(config.batch_size, n_rows),
+                              hidden=tuple(config.hidden))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(json.loads(done.stdout))
 
 
 def sklearn_epoch_seconds(prepared: Prepared, config: MLPConfig, threads: int) -> float:
@@ -253,10 +363,16 @@ def figure(result: dict, path: Path) -> None:
     floor = result.get("blas_floor_seconds_per_epoch")
     if floor:
         axes[0].axhline(floor, color="black", linestyle="--", linewidth=1)
-        axes[0].text(2.45, floor, f"BLAS floor {floor:.3f} s", ha="right", va="bottom", fontsize=8)
+        label = {"ha": "right", "va": "bottom", "fontsize": 8, "bbox": {"facecolor": "white", "edgecolor": "none", "pad": 1}}
+        axes[0].text(2.45, floor, f"BLAS floor {floor:.3f} s", **label)
         for i, n in enumerate(names):
             axes[0].text(i, result["seconds_per_epoch"][n], f"{result['seconds_per_epoch'][n] / floor:.2f}x",
                          ha="center", va="bottom", fontsize=8)
+        elementwise = result.get("numpy_elementwise_floor_seconds_per_epoch")
+        if elementwise:
+            least = floor + elementwise
+            axes[0].axhline(least, color="tab:blue", linestyle=":", linewidth=1)
+            axes[0].text(2.45, least, f"least for NumPy {least / floor:.2f}x", color="tab:blue", **label)
     axes[0].set(title="seconds per epoch (median) and the floor", ylabel="seconds")
     x = np.arange(2)
     axes[1].bar(x - 0.2, [result["import_rss_mb"][t] for t in TWINS], 0.4, label="after imports")
@@ -323,10 +439,18 @@ def summary(result: dict) -> str:
         f"  numpy/torch {r['numpy_over_torch']:.2f}x; sklearn is {r['sklearn_over_numpy']:.1f}x numpy, {r['sklearn_over_torch']:.1f}x torch",
     ]
     if "blas_floor_seconds_per_epoch" in result:
-        fr, gf = result["floor_ratio"], result["gflops"]
-        lines.append(f"BLAS floor {result['blas_floor_seconds_per_epoch']:.3f} s per epoch ({gf['blas_floor']:.0f} GFLOP/s): "
+        floor, fr, gf = result["blas_floor_seconds_per_epoch"], result["floor_ratio"], result["gflops"]
+        lines.append(f"BLAS floor {floor:.3f} s per epoch ({gf['blas_floor']:.0f} GFLOP/s): "
                      f"numpy {fr['numpy']:.2f}x, torch {fr['torch']:.2f}x, sklearn {fr['sklearn_mlp']:.2f}x the floor "
                      f"({gf['numpy']:.0f} / {gf['torch']:.0f} / {gf['sklearn_mlp']:.0f} GFLOP/s)")
+    if "numpy_elementwise_floor_seconds_per_epoch" in result:
+        least = 1 + result["numpy_elementwise_floor_seconds_per_epoch"] / floor
+        off = result["seconds_per_epoch_without_dropout"]
+        lanes = result["torch_dropout_lanes_seconds_per_epoch"]
+        lines.append(f"  NumPy's element-wise floor {result['numpy_elementwise_floor_seconds_per_epoch']:.3f} s: "
+                     f"no NumPy network of these shapes under {least:.2f}x the floor; dropout off: "
+                     f"numpy {off['numpy'] / floor:.2f}x, torch {off['torch'] / floor:.2f}x; "
+                     f"torch's dropout lanes alone {lanes / floor:.2f}x")
     lines += [
         f"peak RSS: numpy {result['peak_rss_mb']['numpy']:.0f} MB, torch {result['peak_rss_mb']['torch']:.0f} MB "
         f"(after imports {result['import_rss_mb']['numpy']:.0f} / {result['import_rss_mb']['torch']:.0f} MB)",

@@ -28,6 +28,13 @@ def activation_module(name: str) -> nn.Module:
     }[name]
 
 
+def random_lanes(shape: tuple[int, ...], device=None) -> torch.Tensor:
+    """``DROPOUT_BITS`` random bits per unit, int16 of ``shape``, from torch's default generator."""
+    n = math.prod(shape)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_()
+    return words.view(torch.int16)[:n].view(shape).bitwise_and_((1 << DROPOUT_BITS) - 1)
+
+
 def dropout_mask(shape: tuple[int, ...], p: float, dtype: torch.dtype, device=None) -> torch.Tensor:
     """Inverted-dropout mask of ``shape`` by :func:`noshow.nn.config.dropout_levels`: 0 or its scale.
 
@@ -37,11 +44,11 @@ def dropout_mask(shape: tuple[int, ...], p: float, dtype: torch.dtype, device=No
     machine). A 64-bit ``random_`` word has 63 random bits; the top lane's sign bit is the missing one,
     and the mask to 15 bits drops it.
     """
-    n = math.prod(shape)
-    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_()
-    lanes = words.view(torch.int16)[:n].view(shape).bitwise_and_((1 << DROPOUT_BITS) - 1)
+    lanes = random_lanes(shape, device)
     dropped, scale = dropout_levels(p)
-    return (lanes >= dropped).to(dtype).mul_(scale)
+    # Speed: bool -> float is a scalar loop in torch 2.13, uint8 -> float a vector one (7 against
+    # 29 us for 512 x 256 units); a bool is one byte holding 0 or 1, so the view changes no value.
+    return (lanes >= dropped).view(torch.uint8).to(dtype).mul_(scale)
 
 
 class Dropout(nn.Module):

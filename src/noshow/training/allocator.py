@@ -1,0 +1,43 @@
+"""The C allocator, set for training: memory freed by one mini-batch is kept for the next.
+
+A training step allocates and frees the same few arrays every batch: a 512 x 256 float32
+activation is 512 KB, an epoch's gathered rows a few MB. glibc's ``malloc`` serves such sizes from
+its heap, but by default gives the heap's free top back to the kernel once it passes a threshold
+that adapts to the largest block freed so far (twice it, here about 1 MB), so the next batch maps
+the same pages again, each with a page fault and a page of zeroing. ``mallopt`` fixes both
+thresholds instead: blocks under 32 MB come from the heap, and up to 128 MB of free heap stays
+mapped. Measured on this project's 2-core machine, PyTorch twin, one epoch on the real file: the
+epoch's row gather took 20 ms of page faults instead of 1.6 ms, element-wise operators on 512 x 256
+activations 30-60 us instead of 12-22 us, and epochs varied 0.24-0.36 s between processes instead
+of 0.25-0.28 s. PyTorch's CPU tuning guide makes the same point by recommending jemalloc or
+tcmalloc; this is the same effect with the allocator already loaded.
+
+The memory kept is memory the process has used at its peak already, so peak resident memory does
+not grow. Other C libraries (musl) and other systems are left as they are.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+# mallopt parameters, from glibc's <malloc.h>.
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+HEAP_BLOCK_LIMIT = 32 << 20  # bytes: larger blocks are mapped on their own and unmapped when freed
+KEEP_FREE = 128 << 20  # bytes of free heap top kept mapped
+
+
+def keep_freed_memory() -> bool:
+    """Fix glibc's heap thresholds for this process (see the module doc); returns whether they were
+    set (False without glibc)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return False
+    if not hasattr(libc, "gnu_get_libc_version"):  # glibc only: musl's mallopt does nothing
+        return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, HEAP_BLOCK_LIMIT)) and bool(libc.mallopt(M_TRIM_THRESHOLD, KEEP_FREE))
