@@ -228,6 +228,34 @@ def test_mpi_run_without_mpi4py_says_how_to_install_it(small_csv, tmp_path):
     assert run.stderr.strip() == "noshow: error: training under mpiexec needs mpi4py and an MPI: pip install 'noshow[mpi]'"
 
 
+# One gloo process: a DistributedDataParallel wrapper trained one step, its last name dropped, then
+# the group closed with the cyclic collector off; prints whether the wrapper is gone.
+CLOSE_FREES_DDP = """
+import gc, weakref
+import torch
+import torch.distributed as dist
+from noshow.distributed.comm import TorchComm
+gc.disable()
+dist.init_process_group("gloo", init_method="tcp://127.0.0.1:{port}", rank=0, world_size=1)
+comm = TorchComm()
+wrapper = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(3, 1))
+wrapper(torch.ones(2, 3)).sum().backward()
+alive = weakref.ref(wrapper)
+del wrapper
+assert alive() is not None  # a reference cycle keeps it
+comm.close()
+print(alive() is None)
+"""
+
+
+def test_closing_a_torch_group_frees_its_ddp_wrappers_before_the_group():
+    # Left to interpreter exit, the wrapper's hold on the group aborted processes in teardown.
+    done = subprocess.run([sys.executable, "-c", CLOSE_FREES_DDP.format(port=free_port())],
+                          capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "True"
+
+
 def test_detect_reads_torchrun_and_mpi_environments():
     assert detect({}) is None
     torchrun = {"RANK": "1", "WORLD_SIZE": "4", "MASTER_ADDR": "h", "MASTER_PORT": "1", "LOCAL_RANK": "1"}

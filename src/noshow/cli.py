@@ -231,8 +231,8 @@ def _train_data_parallel(args, config, launch) -> int:
     try:
         model, result = train_data_parallel(args.data, args.backend, config, comm, progress=not args.quiet,
                                             device=args.device)
-        # Rank 0 finishes the model (calibration, threshold) alone: the others wait for it, because a
-        # process that tears its group down first can abort the teardown of the rest (seen with gloo).
+        # Rank 0 finishes the model (calibration, threshold) alone; the others wait for it, so that
+        # every process leaves the group together (TorchComm.close says what aborted teardowns).
         comm.barrier()
     except (RuntimeError, OSError) as exc:  # a collective failed: gloo raises RuntimeError subclasses
         if isinstance(exc, FloatingPointError):
