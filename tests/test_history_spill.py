@@ -60,3 +60,19 @@ def test_streamed_store_is_the_same_with_several_buckets(small_csv, tmp_path):
         for i in range(len(store.prefixes)):
             (X, y), (X6, y6) = store.chunk(i), other.chunk(i)
             assert np.array_equal(X.dense, X6.dense) and np.array_equal(X.hot, X6.hot) and np.array_equal(y, y6)
+
+
+def test_each_day_file_gets_its_own_rows_history_over_several_blocks(small_csv, small_data, tmp_path):
+    from noshow.clinic.scoring_stream import _past_file, _save_past
+    from noshow.data.stream import ROW
+
+    history = PatientHistory(tmp_path / "history")
+    (tmp_path / "history").mkdir()
+    files = parse_once(small_csv, tmp_path, history, **SMALL_BLOCKS, by_day=True, name="day")
+    assert len(history.sizes) > 3
+    _save_past(files, history.blocks(buckets=3), history.sizes)
+    expected = F.history_features(small_data.frame)
+    for path in files:
+        rows = pl.read_parquet(path, columns=[ROW])[ROW].to_numpy()
+        past = F.history_frame(np.load(_past_file(path), allow_pickle=False))
+        assert past.equals(expected[rows])

@@ -56,14 +56,17 @@ def _past_file(day_file: Path) -> Path:
     return day_file.with_suffix(".past.npy")
 
 
-def _save_past(files: list[Path], blocks) -> None:
+def _save_past(files: list[Path], blocks, sizes: list[int]) -> None:
     """Beside each day file of the scored file, its rows' history as ``.past.npy`` ((8, rows) int32,
     :meth:`~noshow.data.stream.PatientHistory.blocks`' columns), from ``blocks``, the scored
-    file's blocks' history in block order: each block's history is read once, in bounded memory,
-    and a group of days then reads only its own rows'."""
+    file's blocks' history in block order (``sizes``: their rows): each block's history is read
+    once, in bounded memory, and a group of days then reads only its own rows'. A day file holds
+    rows of one block, the block its first row's file position falls in."""
+    ends = np.cumsum(sizes)
     by_block: dict[int, list[Path]] = defaultdict(list)
     for path in files:
-        by_block[int(path.stem.split("_")[2])].append(path)
+        first = pl.read_parquet(path, columns=[ROW], n_rows=1)[ROW][0]
+        by_block[int(np.searchsorted(ends, first, side="right"))].append(path)
     offset = 0
     for i, past in enumerate(blocks):
         for path in by_block[i]:
@@ -86,7 +89,7 @@ def predict_file(model, data_path: str | Path, out: str | Path, history_path: st
         if history_path:
             parse_once(history_path, None, history, skip_ids=scored_ids)
         del scored_ids
-        _save_past(files, history.blocks(count=scored_blocks))
+        _save_past(files, history.blocks(count=scored_blocks), history.sizes[:scored_blocks])
         totals: dict = {}
         with atomic_path(out) as tmp_out, open(tmp_out, "wb") as handle:
             for group in _day_groups(files, block_rows):
