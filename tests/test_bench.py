@@ -86,13 +86,14 @@ def test_blas_floor_counts_the_twins_matrix_products():
     assert bench.blas_floor_seconds(10, 5, config, threads=1) > 0
 
 
-def test_elementwise_floor_runs_a_last_partial_batch_through_two_hidden_layers():
-    # 5 rows in batches of 2: three steps; a config with dropout and two hidden layers.
-    config = MLPConfig(hidden=(4, 3), batch_size=2, dropout=0.3)
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_elementwise_floor_times_an_epoch_with_a_last_partial_batch_and_two_hidden_layers(dropout):
+    # 5 rows in batches of 2: the last batch has one row (a shape error would raise).
+    config = MLPConfig(hidden=(4, 3), batch_size=2, dropout=dropout)
     assert bench.elementwise_floor_seconds(5, 6, config, epochs=1) > 0
 
 
-def test_bench_measures_dropout_off_numpys_elementwise_floor_and_torchs_dropout_lanes(measured):
+def test_bench_records_dropout_off_numpys_elementwise_floor_and_torchs_dropout_lanes(measured):
     assert set(measured["seconds_per_epoch_without_dropout"]) == {"numpy", "torch"}
     assert all(v > 0 for v in measured["seconds_per_epoch_without_dropout"].values())
     assert measured["numpy_elementwise_floor_seconds_per_epoch"] > 0

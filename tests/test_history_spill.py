@@ -62,7 +62,8 @@ def test_streamed_store_is_the_same_with_several_buckets(small_csv, tmp_path):
             assert np.array_equal(X.dense, X6.dense) and np.array_equal(X.hot, X6.hot) and np.array_equal(y, y6)
 
 
-def test_each_day_file_gets_its_own_rows_history_over_several_blocks(small_csv, small_data, tmp_path):
+@pytest.mark.parametrize("empty_blocks", [False, True])
+def test_each_day_file_gets_its_own_rows_history_over_several_blocks(small_csv, small_data, tmp_path, empty_blocks):
     from noshow.clinic.scoring_stream import _past_file, _save_past
     from noshow.data.stream import ROW
 
@@ -70,7 +71,11 @@ def test_each_day_file_gets_its_own_rows_history_over_several_blocks(small_csv, 
     (tmp_path / "history").mkdir()
     files = parse_once(small_csv, tmp_path, history, **SMALL_BLOCKS, by_day=True, name="day")
     assert len(history.sizes) > 3
-    _save_past(files, history.blocks(buckets=3), history.sizes)
+    blocks = list(history.blocks(buckets=3))
+    if empty_blocks:  # blocks whose rows were all skipped: no day file, no rows
+        empty = np.zeros((8, 0), np.int32)
+        blocks = [empty, blocks[0], empty, *blocks[1:], empty]
+    _save_past(files, blocks)
     expected = F.history_features(small_data.frame)
     for path in files:
         rows = pl.read_parquet(path, columns=[ROW])[ROW].to_numpy()

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+import traceback
 
 from noshow.errors import NoshowError
 
@@ -192,13 +193,15 @@ def cmd_train(args) -> int:
     check_writable_parent(args.out)
     config = _config(args)
     _check_device(args)
-    keep_freed_memory()
     from noshow.distributed.launch import detect
 
+    streamed = args.stream or (args.data and os.path.isfile(args.data) and os.path.getsize(args.data) > STREAM_BYTES)
+    if not streamed:  # streamed from disk, kept memory only raises the peak (training/allocator.py)
+        keep_freed_memory()
     launch = detect()
     if launch is not None:
         return _train_data_parallel(args, config, launch)
-    if args.stream or (args.data and os.path.isfile(args.data) and os.path.getsize(args.data) > STREAM_BYTES):
+    if streamed:
         from noshow.training.train import train_streamed
 
         if not args.data:
@@ -235,6 +238,9 @@ def _train_data_parallel(args, config, launch) -> int:
         # every process leaves the group together (TorchComm.close says what aborted teardowns).
         comm.barrier()
     except (RuntimeError, OSError) as exc:  # a collective failed: gloo raises RuntimeError subclasses
+        # The failed frames hold the model and its DistributedDataParallel wrappers: clear them, so
+        # that close() frees the wrappers before the group (see TorchComm.close).
+        traceback.clear_frames(exc.__traceback__)
         if isinstance(exc, FloatingPointError):
             raise
         raise lost_peer(launch, exc) from None

@@ -56,23 +56,22 @@ def _past_file(day_file: Path) -> Path:
     return day_file.with_suffix(".past.npy")
 
 
-def _save_past(files: list[Path], blocks, sizes: list[int]) -> None:
+def _save_past(files: list[Path], blocks) -> None:
     """Beside each day file of the scored file, its rows' history as ``.past.npy`` ((8, rows) int32,
     :meth:`~noshow.data.stream.PatientHistory.blocks`' columns), from ``blocks``, the scored
-    file's blocks' history in block order (``sizes``: their rows): each block's history is read
-    once, in bounded memory, and a group of days then reads only its own rows'. A day file holds
-    rows of one block, the block its first row's file position falls in."""
-    ends = np.cumsum(sizes)
-    by_block: dict[int, list[Path]] = defaultdict(list)
+    file's blocks' history in block order: each block's history is read once, in bounded memory,
+    and a group of days then reads only its own rows'. ``files`` come as :func:`parse_once` saves
+    them, block after block, each holding rows of one block."""
+    blocks = iter(blocks)
+    past, start, end = None, 0, 0  # the block in hand and its rows' file positions [start, end)
     for path in files:
-        first = pl.read_parquet(path, columns=[ROW], n_rows=1)[ROW][0]
-        by_block[int(np.searchsorted(ends, first, side="right"))].append(path)
-    offset = 0
-    for i, past in enumerate(blocks):
-        for path in by_block[i]:
-            rows = pl.read_parquet(path, columns=[ROW])[ROW].to_numpy() - offset
-            np.save(_past_file(path), past[:, rows], allow_pickle=False)
-        offset += past.shape[1]
+        rows = pl.read_parquet(path, columns=[ROW])[ROW].to_numpy()
+        while past is None or rows[0] >= end:  # this day file's rows lie in a later block
+            past = next(blocks)
+            start, end = end, end + past.shape[1]
+        np.save(_past_file(path), past[:, rows - start], allow_pickle=False)
+    for _ in blocks:  # blocks after the last day file's (empty ones): read, so their files go
+        pass
 
 
 def predict_file(model, data_path: str | Path, out: str | Path, history_path: str | Path | None = None,
@@ -89,7 +88,7 @@ def predict_file(model, data_path: str | Path, out: str | Path, history_path: st
         if history_path:
             parse_once(history_path, None, history, skip_ids=scored_ids)
         del scored_ids
-        _save_past(files, history.blocks(count=scored_blocks), history.sizes[:scored_blocks])
+        _save_past(files, history.blocks(count=scored_blocks))
         totals: dict = {}
         with atomic_path(out) as tmp_out, open(tmp_out, "wb") as handle:
             for group in _day_groups(files, block_rows):

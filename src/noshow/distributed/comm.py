@@ -128,6 +128,6 @@ class TorchComm(Comm):
             # A DistributedDataParallel wrapper sits in a reference cycle, so it outlives its last
             # name until the cyclic collector runs, and its reducer keeps the group alive. Left to
             # interpreter exit, the group's threads were torn down there and aborted the process
-            # ("terminate called without an active exception", 2 runs in 20 under load).
+            # ("terminate called without an active exception", 4 runs in 40 under load).
             gc.collect()
             self.dist.destroy_process_group()

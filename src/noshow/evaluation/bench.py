@@ -165,8 +165,10 @@ def elementwise_floor_seconds(n_rows: int, width: int, config: MLPConfig, epochs
     multiply; the mask's scale left out); the logits' loss gradient; per hidden layer, the mask
     applied to the incoming gradient and the bias gradient summed; one AdamW step over all
     parameters as the NumPy twin takes it (in place on one flat array: the dozen passes AdamW's
-    formula needs). NumPy runs element-wise operations on one core whatever the thread count, so
-    the BLAS floor plus this is the least any NumPy network of these shapes can take per epoch.
+    formula needs). The mask is ReLU's, the default activation (the others cost more); without
+    dropout no bits are drawn. NumPy runs element-wise operations on one core whatever the thread
+    count, so the BLAS floor plus this is the least a NumPy network of these shapes, driven from one
+    Python thread, can take per epoch.
     """
     from noshow.nn.numpy_mlp import Adam, sigmoid
 
@@ -197,10 +199,11 @@ def elementwise_floor_seconds(n_rows: int, width: int, config: MLPConfig, epochs
         for a, o, b, k, p in zip(pre, out, bias, kept, positive):
             o, k, p = o[:m], k[:m], p[:m]
             np.add(a[:m], b, out=o)
-            lanes = bits.random_raw((o.size + 3) // 4).view(np.uint16)[: o.size].reshape(o.shape)
-            np.greater_equal(lanes, threshold, out=k)
             np.greater(o, 0, out=p)
-            np.logical_and(p, k, out=p)
+            if threshold:
+                lanes = bits.random_raw((o.size + 3) // 4).view(np.uint16)[: o.size].reshape(o.shape)
+                np.greater_equal(lanes, threshold, out=k)
+                np.logical_and(p, k, out=p)
             np.multiply(o, p, out=o)
         sigmoid(logits[:m])
         for o, g, p in zip(out, bias_grad, positive):
@@ -209,6 +212,7 @@ def elementwise_floor_seconds(n_rows: int, width: int, config: MLPConfig, epochs
         optimizer.step({"network": parameters}, {"network": gradients})
 
     best = np.inf
+    step(order[:batch])  # warm-up, as for the BLAS floor
     for _ in range(epochs):
         started = time.perf_counter()
         for start in range(0, n_rows, batch):
@@ -223,7 +227,10 @@ TORCH_LANES = """
 import json, time
 import torch
 from noshow.nn.torch_mlp import random_lanes
+from noshow.training.allocator import keep_freed_memory
+keep_freed_memory()  # as in the twin's worker
 torch.set_num_threads({threads})
+random_lanes(({batch}, {hidden}[0]))  # warm-up
 best = float("inf")
 for _ in range({epochs}):
     started = time.perf_counter()
@@ -448,7 +455,7 @@ def summary(result: dict) -> str:
         off = result["seconds_per_epoch_without_dropout"]
         lanes = result["torch_dropout_lanes_seconds_per_epoch"]
         lines.append(f"  NumPy's element-wise floor {result['numpy_elementwise_floor_seconds_per_epoch']:.3f} s: "
-                     f"no NumPy network of these shapes under {least:.2f}x the floor; dropout off: "
+                     f"no NumPy network of these shapes with dropout under {least:.2f}x the floor; dropout off: "
                      f"numpy {off['numpy'] / floor:.2f}x, torch {off['torch'] / floor:.2f}x; "
                      f"torch's dropout lanes alone {lanes / floor:.2f}x")
     lines += [
