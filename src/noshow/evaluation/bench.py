@@ -54,7 +54,7 @@ def speed_and_memory(prepared: Prepared, config: MLPConfig, threads: int, repeat
     timed = replace(config, epochs=BENCH_EPOCHS, patience=0)
     undropped = replace(timed, dropout=0.0)
     n_train, width = len(prepared.split.train), prepared.features.width
-    runs: dict[str, list] = {name: [] for name in (FLOOR, ELEMENTWISE, LANES, *TWINS, *_undropped(TWINS), "sklearn_mlp")}
+    runs: dict[str, list] = {name: [] for name in (FLOOR, ELEMENTWISE, LANES, *TWINS, *UNDROPPED.values(), "sklearn_mlp")}
     with tempfile.TemporaryDirectory(prefix="noshow-bench-") as tmp:
         folder = Path(tmp)
         save_parts(folder, prepared.features, prepared.y, prepared.split)
@@ -65,18 +65,18 @@ def speed_and_memory(prepared: Prepared, config: MLPConfig, threads: int, repeat
             for twin in TWINS:
                 runs[twin].append(run_twin(twin, width, timed, [config.seed], threads, "cpu",
                                            False, folder, validate=False))
-                runs[_undropped(twin)].append(run_twin(twin, width, undropped, [config.seed], threads, "cpu",
+                runs[UNDROPPED[twin]].append(run_twin(twin, width, undropped, [config.seed], threads, "cpu",
                                                        False, folder, validate=False))
             runs["sklearn_mlp"].append(sklearn_epoch_seconds(prepared, config, threads))
 
     def per_epoch(run: dict) -> float:
         return run["runs"][0]["train_seconds"] / run["runs"][0]["epochs_run"]
 
-    seconds = {name: [per_epoch(r) for r in runs[name]] if name in (*TWINS, *_undropped(TWINS)) else runs[name]
+    seconds = {name: [per_epoch(r) for r in runs[name]] if name in (*TWINS, *UNDROPPED.values()) else runs[name]
                for name in runs}
     median = {name: statistics.median(values) for name, values in seconds.items()}
     floor, elementwise, lanes = median.pop(FLOOR), median.pop(ELEMENTWISE), median.pop(LANES)
-    without_dropout = {twin: median.pop(_undropped(twin)) for twin in TWINS}
+    without_dropout = {twin: median.pop(name) for twin, name in UNDROPPED.items()}
     flop = epoch_flop(n_train, width, config)
     return {
         "seconds_per_epoch": median,
@@ -96,11 +96,7 @@ def speed_and_memory(prepared: Prepared, config: MLPConfig, threads: int, repeat
 FLOOR = "blas_floor"
 ELEMENTWISE = "numpy_elementwise_floor"
 LANES = "torch_dropout_lanes"
-
-
-def _undropped(names):
-    """The run names of the twins with dropout off: one name or a tuple of them."""
-    return f"{names}_without_dropout" if isinstance(names, str) else tuple(_undropped(n) for n in names)
+UNDROPPED = {twin: f"{twin}_without_dropout" for twin in TWINS}  # the twins' runs with dropout off
 
 
 def _layer_widths(width: int, config: MLPConfig) -> list[int]:

@@ -46,8 +46,7 @@ def best_f1_threshold(y_true: np.ndarray, probability: np.ndarray) -> float:
     """The probability threshold (predict no-show when p >= t) that maximises F1 on these data;
     of equal F1s the lowest threshold, as on scikit-learn's precision-recall curve (tested)."""
     y, group, scores = _grouped(y_true, probability)
-    return _best_f1_of_groups(np.bincount(group, minlength=len(scores)),
-                              np.bincount(group, weights=y, minlength=len(scores)), scores)
+    return _best_f1_of_groups(*_group_counts(group, y, len(scores)), scores)
 
 
 def _grouped(y_true: np.ndarray, probability: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -98,8 +97,7 @@ def steady_f1_threshold(y_true: np.ndarray, probability: np.ndarray, draws: int 
     thresholds = []
     for _ in range(draws):
         idx = rng.integers(0, n, n)
-        thresholds.append(_best_f1_of_groups(np.bincount(group[idx], minlength=len(scores)),
-                                             np.bincount(group[idx], weights=y[idx], minlength=len(scores)), scores))
+        thresholds.append(_best_f1_of_groups(*_group_counts(group[idx], y[idx], len(scores)), scores))
     return float(np.median(thresholds))
 
 
@@ -151,8 +149,7 @@ def bootstrap_ci(y_true: np.ndarray, probability: np.ndarray, threshold: float, 
         y, flagged = y_true[idx], predicted[idx]
         if y.min() == y.max():
             continue
-        drawn = np.bincount(tie_group[idx], minlength=n_groups)
-        positives = np.bincount(tie_group[idx], weights=y, minlength=n_groups)
+        drawn, positives = _group_counts(tie_group[idx], y, n_groups)
         present = drawn > 0
         true_pos, ranked = np.cumsum(positives)[present], np.cumsum(drawn)[present]
         draws["pr_auc"].append(float(np.sum(np.diff(np.r_[0, true_pos]) / true_pos[-1] * (true_pos / ranked))))
@@ -160,6 +157,11 @@ def bootstrap_ci(y_true: np.ndarray, probability: np.ndarray, threshold: float, 
         wrong = int(np.sum(flagged)) - hits + int(np.sum(y)) - hits  # false positives + false negatives
         draws["f1"].append(2 * hits / (2 * hits + wrong) if hits + wrong else 0.0)
     return {name: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for name, v in draws.items()}
+
+
+def _group_counts(group: np.ndarray, y: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n_groups,) rows and (n_groups,) positives in each tie group, from each row's group and label."""
+    return np.bincount(group, minlength=n_groups), np.bincount(group, weights=y, minlength=n_groups)
 
 
 def _tie_groups(scores: np.ndarray) -> np.ndarray:
