@@ -79,3 +79,36 @@ def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> N
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+@contextlib.contextmanager
+def served(args: list[str], log: Path, timeout: float = 30):
+    """``noshow serve ARGS`` in its own process on a free 127.0.0.1 port, as a user starts it; yields
+    its base URL once ``/health`` answers, and stops it after. Its output goes to ``log``."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "noshow", "serve", *args, "--port", str(port)],
+                                   stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(base + "/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)
+

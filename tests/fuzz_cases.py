@@ -142,7 +142,7 @@ def flag_argv(draw, command: str, fixed: list[str]) -> list[str]:
     """``noshow COMMAND FIXED...`` plus up to four of the command's own flags with odd values.
     Values are small, so a valid combination still runs in seconds."""
     flags = [f for f in _option_flags(command) if f not in ("--help", "--out", "--data", "--model", "--history",
-                                                            "--html", "--stream")]
+                                                            "--html", "--stream", "--db")]
     argv = [command, *fixed]
     for _ in range(draw(st.integers(1, 4))):
         argv.append(draw(st.sampled_from(flags)))

@@ -202,3 +202,86 @@ def test_control_characters_in_a_column_name_stay_on_the_error_line(work):
     path = _write(folder, "vt.csv", base.replace(b"PatientId", b"\x0bPatientId", 1))
     outcome = run_and_check(["check", "--data", str(path)], [])
     assert outcome.code == 2 and "\\x0b" in outcome.stderr
+
+
+# A clinic's schema file and FHIR input: generated damage gets the one-line error too.
+
+SCHEMA_WORDS = st.sampled_from(["columns", "outcome", "formats", "covariates", "audit", "appointment_id", "patient_id",
+                                "booked_at", "appointment_date", "appointment_time", "outcome", "age", "birth_date",
+                                "gender", "reminder_sent", "missed", "attended", "pending", "excluded", "flags",
+                                "categorical", "numeric", "groups", "ApptID", "Status", "BookedAt", "HTN", "%d/%m/%Y"])
+
+
+@st.composite
+def mutated_schema(draw, base: str) -> str:
+    """``base`` (a schema file's text) with 1-4 lines deleted, repeated, or replaced by generated ones."""
+    lines = base.splitlines()
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(lines) - 1))
+        how = draw(st.sampled_from(["delete", "repeat", "replace", "section"]))
+        if how == "delete":
+            del lines[at]
+        elif how == "repeat":
+            lines.insert(at, lines[at])
+        elif how == "section":
+            lines[at] = f"[{draw(SCHEMA_WORDS)}]"
+        else:
+            value = draw(st.one_of(SCHEMA_WORDS.map(json.dumps), st.lists(SCHEMA_WORDS, max_size=3).map(json.dumps),
+                                   st.integers().map(str), st.text(max_size=12).map(json.dumps), st.text(max_size=12)))
+            lines[at] = f"{draw(SCHEMA_WORDS)} = {value}"
+        if not lines:
+            lines = [""]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def export(work):
+    from exports import RENAMED_SCHEMA, write_fhir, write_renamed
+
+    folder = work[0]
+    return (write_renamed(folder / "base.csv", folder / "export.csv"), RENAMED_SCHEMA,
+            write_fhir(folder / "base.csv", folder / "fhir"))
+
+
+@settings(FUZZ, max_examples=80)
+@given(data=st.data())
+def test_mutated_schema_files_succeed_or_say_one_line(work, export, data):
+    folder = work[0]
+    schema = folder / "case.toml"
+    schema.write_text(data.draw(mutated_schema(export[1])), encoding="utf-8")
+    out = folder / "schema-trained.npz"
+    run_and_check(["train", "--data", str(export[0]), "--schema", str(schema), "--out", str(out), "--epochs", "1",
+                   "--hidden", "8", "--members", "1", "--quiet"], [out, folder / "schema-trained.card.md"])
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                           max_leaves=6)
+
+
+@settings(FUZZ, max_examples=80)
+@given(data=st.data())
+def test_mutated_fhir_lines_succeed_or_say_one_line(work, export, data):
+    folder, fhir = work[0], export[2]
+    case = folder / "fhir-case"
+    case.mkdir(exist_ok=True)
+    name = data.draw(st.sampled_from(["Appointment.ndjson", "Patient.ndjson"]))
+    lines = (fhir / name).read_text().splitlines()
+    at = data.draw(st.integers(0, len(lines) - 1))
+    how = data.draw(st.sampled_from(["truncate", "drop_key", "set_key", "garbage"]))
+    if how == "truncate":
+        lines[at] = lines[at][:data.draw(st.integers(0, len(lines[at])))]
+    elif how == "garbage":
+        lines[at] = data.draw(st.text(max_size=40))
+    else:
+        resource = json.loads(lines[at])
+        key = data.draw(st.sampled_from(sorted(resource)))
+        if how == "drop_key":
+            del resource[key]
+        else:
+            resource[key] = data.draw(JSON_VALUES)
+        lines[at] = json.dumps(resource)
+    for other in ("Appointment.ndjson", "Patient.ndjson"):
+        text = "\n".join(lines) + "\n" if other == name else (fhir / other).read_text()
+        (case / other).write_text(text, encoding="utf-8")
+    run_and_check(["check", "--data", str(case)], [])

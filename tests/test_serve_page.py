@@ -167,14 +167,15 @@ def test_a_share_of_the_day_lists_its_rounded_up_count(page, small_day_csv):
     assert page.text_content("#summary").startswith("14 of 140 appointments to call")
 
 
-def test_a_reached_tick_is_kept_after_a_reload(page, small_day_csv):
+def test_without_a_store_a_result_is_kept_in_this_browser_after_a_reload(page, small_day_csv):
     upload(page, small_day_csv, 20)
     first = shown(page)[0]
-    page.check(f"tr[data-appointment='{first}'] input[type=checkbox]")
+    page.select_option(f"tr[data-appointment='{first}'] select", "reached")
     page.reload()
     upload(page, small_day_csv, 20)
-    assert page.is_checked(f"tr[data-appointment='{first}'] input[type=checkbox]")
-    assert not page.is_checked(f"tr[data-appointment='{shown(page)[1]}'] input[type=checkbox]")
+    assert page.input_value(f"tr[data-appointment='{first}'] select") == "reached"
+    assert page.input_value(f"tr[data-appointment='{shown(page)[1]}'] select") == ""
+    assert "this browser only" in page.text_content(f"tr[data-appointment='{first}'] small.who")
 
 
 def test_download_gives_the_list_as_csv(page, server, small_day_csv, tmp_path):

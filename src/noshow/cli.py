@@ -59,15 +59,45 @@ def _add_data(parser: argparse.ArgumentParser) -> None:
                         help="text encoding of the CSV files (default: detected: UTF-8, else Windows-1252)")
     parser.add_argument("--sep", default=None, metavar="CHAR",
                         help="field separator of the CSV files: ',' ';' or tab (default: detected from the header)")
+    parser.add_argument("--schema", default=None, metavar="FILE",
+                        help="schema file (TOML) naming the export's columns, outcome values, date formats and "
+                             "covariates (noshow schema proposes one); default: the Kaggle layout, or the model's")
 
 
-def _resolve_data(args, *, require_label: bool = True):
-    """Load --data, else $NOSHOW_DATA, else synthetic data (saying so on stderr)."""
+def _schema(args, model=None):
+    """The schema files are read through: --schema, else the model's own; a --schema other than
+    the one the model was trained through is refused (its features would not be the model's)."""
+    from noshow.data.schema_file import read_schema
+
+    given = read_schema(args.schema) if getattr(args, "schema", None) else None
+    if model is None:
+        return given
+    recorded = model.schema
+    if given is not None and (recorded is None or given.to_dict() != recorded.to_dict()):
+        trained = "the Kaggle layout" if recorded is None else f"the schema {recorded.name!r} it records"
+        raise NoshowError(f"{args.schema}: the model was trained through {trained}; files it scores are read "
+                          f"the same way (drop --schema)")
+    return recorded
+
+
+def _load(args, path, schema, *, require_label: bool):
+    """Load one data file given on the command line, through ``schema``."""
+    from noshow.data import loader
+
+    return loader.load(path, require_label=require_label, encoding=args.encoding, separator=args.sep, schema=schema)
+
+
+def _resolve_data(args, *, require_label: bool = True, schema=None):
+    """Load --data, else $NOSHOW_DATA, else synthetic data (saying so on stderr); through
+    ``schema``, else --schema."""
     from noshow.data import loader, synth
 
+    schema = schema if schema is not None else _schema(args)
     path = args.data or os.environ.get(loader.DATA_ENV)
     if path:
-        return loader.load(path, require_label=require_label, encoding=args.encoding, separator=args.sep)
+        return _load(args, path, schema, require_label=require_label)
+    if schema is not None:
+        raise NoshowError(f"--schema {args.schema}: give the export it describes with --data FILE")
     loaded = synth.synthetic_appointments()
     # Said even with --quiet: results on made-up data must never pass for real ones.
     print(f"noshow: no --data given and ${loader.DATA_ENV} unset: using {loaded.source}", file=sys.stderr)
@@ -86,9 +116,12 @@ def cmd_check(args) -> int:
         from noshow.model import TrainedModel
 
         model = TrainedModel.load(args.model)
-    loaded = _resolve_data(args, require_label=False)
-    history = (loader.load(args.history, require_label=False, encoding=args.encoding, separator=args.sep)
-               if args.history else None)
+    schema = _schema(args, model)
+    loaded = _resolve_data(args, require_label=False, schema=schema)
+    history = _load(args, args.history, schema, require_label=False) if args.history else None
+    for source in (loaded, history) if model is not None else ():
+        if source is not None:
+            model.check_fits(source)
     summary = loader.summarize(loaded)
     report = None
     if model is not None:
@@ -105,6 +138,21 @@ def cmd_check(args) -> int:
         print(loader.format_summary(summary))
         if report is not None:
             print(drift.format_table(report))
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from noshow.data.propose import write_proposal
+    from noshow.files import check_writable_parent
+
+    check_writable_parent(args.out)
+    result = write_proposal(args.data, args.out, args.encoding, args.sep)
+    if result["ready"]:
+        print(f"wrote {args.out}: roles {', '.join(result['roles'])}; covariates "
+              f"{', '.join(result['covariates']) or 'none'}. Check every guess, then: "
+              f"noshow check --data {args.data} --schema {args.out}")
+    else:
+        print(f"wrote {args.out}, which needs editing before use: {result['problem']}")
     return 0
 
 
@@ -199,8 +247,13 @@ def cmd_train(args) -> int:
     if not streamed:  # streamed from disk, kept memory only raises the peak (training/allocator.py)
         keep_freed_memory()
     launch = detect()
+    if launch is not None and args.schema:
+        raise NoshowError(f"--schema {args.schema}: data-parallel training reads the Kaggle layout only; "
+                          f"train this export in one process")
     if launch is not None:
         return _train_data_parallel(args, config, launch)
+    if streamed and args.db:
+        raise NoshowError("--db: training streamed from disk cannot leave out the appointments acted on; drop --stream")
     if streamed:
         from noshow.training.train import train_streamed
 
@@ -208,10 +261,13 @@ def cmd_train(args) -> int:
             raise NoshowError("--stream needs --data FILE")
         if args.refit:
             raise NoshowError("--refit: a model trained streamed from disk is not refitted; drop --stream or --refit")
-        model, result = train_streamed(args.data, args.backend, config, progress=not args.quiet, device=args.device)
+        model, result = train_streamed(args.data, args.backend, config, progress=not args.quiet, device=args.device,
+                                       schema=_schema(args))
         source, n_train = args.data, model.metadata["data"]["n_train"]
     else:
         loaded = _resolve_data(args)
+        if args.db:
+            loaded = _without_acted_on(loaded, args.db, args.quiet)
         # A model for use learns from every row but the validation part (no test part held out).
         prepared = prepare(loaded, args.split, args.split_seed, config.dtype, hold_out_test=False)
         refit = REFIT if args.refit is None else args.refit
@@ -220,6 +276,26 @@ def cmd_train(args) -> int:
         source, n_train = loaded.source, len(prepared.split.train)
     _report_trained(args, model, result, source, n_train)
     return 0
+
+
+def _without_acted_on(loaded, db: str, quiet: bool):
+    """``loaded`` less the appointments the store says someone acted on (listed to call, or
+    called): a call changes the outcome it predicts, so their outcomes are not the untreated risk
+    a model must learn. Not-flagged and randomised held-out appointments stay."""
+    import polars as pl
+
+    from noshow.data import schema as S
+    from noshow.store.database import open_store
+    from noshow.store.repository import acted_on
+
+    acted = acted_on(open_store(db))
+    kept = loaded.frame.filter(~pl.col(S.APPOINTMENT_ID).is_in(sorted(acted)))
+    if not quiet:
+        print(f"noshow: left out {loaded.frame.height - kept.height:,} appointment(s) acted on (listed to call or "
+              f"called, as {db} records): their outcomes are not the untreated risk", file=sys.stderr)
+    if kept.height == 0:
+        raise NoshowError(f"--db {db}: every appointment of {loaded.source} was acted on; nothing is left to learn from")
+    return dataclasses.replace(loaded, frame=kept)
 
 
 def _train_data_parallel(args, config, launch) -> int:
@@ -286,14 +362,20 @@ def cmd_predict(args) -> int:
     check_writable_parent(args.out)
     if args.html:
         check_writable_parent(args.html)
+    _check_store_flags(args)
+    if args.call_effect == MEASURED_EFFECT:
+        args.call_effect = _measured_effect(args.db)
     policy = policies.make_policy(**{name: getattr(args, name) for name in policies.POLICY_FLAGS})
     _check_device(args)
     model = TrainedModel.load(args.model)
+    schema = _schema(args, model)
     if args.stream or _is_large(args.data):
         return _predict_streamed(args, model, policy)
-    loaded = _resolve_data(args, require_label=False)
-    history = (loader.load(args.history, require_label=False, encoding=args.encoding, separator=args.sep)
-               if args.history else None)
+    loaded = _resolve_data(args, require_label=False, schema=schema)
+    history = _load(args, args.history, schema, require_label=False) if args.history else None
+    for source in (loaded, history):
+        if source is not None:
+            model.check_fits(source)
     for source in (loaded, history):
         duplicates = source is not None and loader.describe_duplicates(source)
         if duplicates:
@@ -303,6 +385,8 @@ def cmd_predict(args) -> int:
               file=sys.stderr)
     scores = scoring.score(model, loaded, history, policy, args.backend, args.device)
     drifted = drift.check_scored(model, loaded, history)
+    if args.db:
+        scores = _issue(args, scores, model, loaded, policy, drifted)
     for warning in drifted["warnings"] if drifted else []:
         print(f"noshow: warning: {warning}", file=sys.stderr)
     with contextlib.ExitStack() as stack:
@@ -319,6 +403,145 @@ def cmd_predict(args) -> int:
         html = f" and {args.html}" if args.html else ""
         print(f"scored {info['rows']:,} appointments on {info['days']} day(s) with {args.backend}: "
               f"{info['flagged']:,} flagged ({info['rule']}){benefit}; wrote {args.out}{html}")
+    return 0
+
+
+MEASURED_EFFECT = "measured"  # --call-effect measured: the store's estimate from its randomised holdout
+
+
+def _call_effect(text: str) -> float | str:
+    if text == MEASURED_EFFECT:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor 'measured'") from None
+
+
+def _check_store_flags(args) -> None:
+    from noshow.store.holdout import check_share
+
+    if not args.db:
+        for flag in ("holdout_share", "holdout_seed"):
+            if getattr(args, flag) is not None:
+                raise NoshowError(f"--{flag.replace('_', '-')}: needs --db (the holdout is recorded in the store)")
+        if args.call_effect == MEASURED_EFFECT:
+            raise NoshowError("--call-effect measured: needs --db, the store whose randomised holdout measured it")
+    check_share(args.holdout_share, args.holdout_seed)
+    if args.db and args.stream:
+        raise NoshowError("--db: lists scored streamed from disk are not recorded; drop --stream or --db")
+
+
+def _measured_effect(db: str) -> float:
+    from noshow.store import effect
+    from noshow.store.database import open_store
+
+    estimate = effect.stored_estimate(open_store(db))
+    print(f"noshow: call effect measured in {db}: E = {estimate['E']:.3f} "
+          f"(95% CI {estimate['E_ci'][0]:.3f} to {estimate['E_ci'][1]:.3f}, {estimate['method']})", file=sys.stderr)
+    if estimate["E_ci"][0] <= 0:
+        print("noshow: warning: the measured effect's interval includes no effect at all; the list rests on an "
+              "imprecise E (keep the holdout until the interval narrows)", file=sys.stderr)
+    return min(max(estimate["E"], 0.0), 1.0)
+
+
+def _issue(args, scores, model, loaded, policy, drifted=None):
+    """Record the scores as the day lists in ``--db``; the rows as issued (holdout, do-not-call)."""
+    from noshow.store.database import open_store
+    from noshow.store.repository import ModelFacts, issue_lists
+
+    issued = issue_lists(open_store(args.db), scores, ModelFacts.of(args.model, model), policy.name,
+                         policy.describe(model.threshold),
+                         args.user, loaded.sha256, args.holdout_share, args.holdout_seed, drifted)
+    if args.holdout_share and not args.quiet:
+        print(f"noshow: randomised holdout: {issued.held_out:,} flagged appointment(s) set aside, not to be called "
+              f"(share {args.holdout_share:g}, seed {args.holdout_seed})", file=sys.stderr)
+    if issued.do_not_call:
+        print(f"noshow: {issued.do_not_call:,} flagged appointment(s) left off: the patient asked not to be called",
+              file=sys.stderr)
+    if issued.already_called:
+        print(f"noshow: warning: {issued.already_called:,} appointment(s) on this list were already called "
+              f"(see their calls before calling again)", file=sys.stderr)
+    if not args.quiet:
+        print(f"noshow: recorded {len(issued.list_ids)} day list(s) in {args.db}", file=sys.stderr)
+    return issued.scores
+
+
+def _add_store(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    parser.add_argument("--db", required=required, metavar="DB",
+                        help="the clinic's store: an SQLite file (created if new, e.g. noshow.db) or a postgresql:// URL")
+
+
+def _current_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def cmd_users(args) -> int:
+    from noshow.store.database import open_store
+    from noshow.store.repository import add_user
+
+    token = add_user(open_store(args.db), args.name, args.role)
+    print(f"added {args.role} {args.name!r}; their token, shown only now (the store keeps a hash):\n{token}")
+    return 0
+
+
+def cmd_outcomes(args) -> int:
+    from noshow.data import schema as S
+    from noshow.store.database import open_store
+    from noshow.store.repository import record_outcomes
+
+    if not args.data:
+        raise NoshowError("outcomes needs --data EXPORT.csv: the clinic's later export, with its No-show column")
+    loaded = _resolve_data(args, require_label=True)
+    frame = loaded.frame
+    done = record_outcomes(open_store(args.db), frame[S.APPOINTMENT_ID].to_numpy(), frame[S.TARGET].to_numpy(),
+                           loaded.sha256)
+    print(f"outcomes from {loaded.source}: {done.new:,} new, {done.unchanged:,} already recorded, "
+          f"{done.unknown:,} not on any recorded list (not stored), {len(done.conflicts):,} conflicting")
+    for appointment, stored, given in done.conflicts[:20]:
+        print(f"noshow: warning: appointment {appointment}: stored {'missed' if stored else 'attended'}, the export "
+              f"says {'missed' if given else 'attended'}; kept as stored", file=sys.stderr)
+    if len(done.conflicts) > 20:
+        print(f"noshow: warning: {len(done.conflicts) - 20:,} more conflicts not shown", file=sys.stderr)
+    return 0
+
+
+def cmd_monitor(args) -> int:
+    from noshow.store import monitor
+    from noshow.store.database import open_store
+    from noshow.store.monitor_report import write_monitor
+
+    result = monitor.monitor(open_store(args.db))
+    written = write_monitor(result, args.out)
+    for warning in result["warnings"]:
+        print(f"noshow: warning: {warning}", file=sys.stderr)
+    s, randomised = result["summary"], result["effect"]["randomised"]
+    effect = (f"; call effect E = {randomised['E']:.3f} (95% CI {randomised['E_ci'][0]:.3f} to {randomised['E_ci'][1]:.3f}, "
+              f"randomised)" if randomised else "; no randomised estimate of the call's effect")
+    print(f"monitored {s['days']} day(s), {s['appointments']:,} appointments ({s['with_outcome']:,} with outcomes){effect}; "
+          f"wrote {', '.join(map(str, written))}")
+    return 0
+
+
+def cmd_db(args) -> int:
+    from noshow.store.database import open_store
+
+    engine = open_store(args.db)
+    if args.db_command == "export":
+        from noshow.store.export import export_tables
+
+        written = export_tables(engine, args.out)
+        print(f"wrote {len(written)} tables as Parquet to {args.out}: " + ", ".join(f"{t} ({n:,} rows)" for t, n in written.items()))
+    else:
+        from noshow.store.repository import mark_do_not_call
+
+        marked = mark_do_not_call(engine, args.patient, args.user, args.note)
+        print(f"patient {args.patient}: {'marked' if marked else 'already marked'} do not call; later lists leave them off")
     return 0
 
 
@@ -339,6 +562,18 @@ def _predict_streamed(args, model, policy) -> int:
                    if "expected_net_benefit" in info else "")
         print(f"scored {info['rows']:,} appointments on {info['days']} day(s) with {args.backend} (streamed, "
               f"whole days at a time): {info['flagged']:,} flagged ({info['rule']}){benefit}; wrote {args.out}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from noshow.model import TrainedModel
+    from noshow.onnx_export import export_onnx
+
+    model = TrainedModel.load(args.model)
+    written = export_onnx(model, args.onnx)
+    if not args.quiet:
+        print(f"wrote {written}: {model.config.members} network(s), their mean and the {model.calibrator.method} "
+              f"calibration map, from {model.n_inputs} scaled features to P(no-show)")
     return 0
 
 
@@ -421,8 +656,17 @@ def cmd_serve(args) -> int:
     from noshow.serve.service import Settings
 
     _check_device(args)
+    if args.schema:  # the service reads requests through the model's schema; a --schema must be it
+        from noshow.model import TrainedModel
+
+        _schema(args, TrainedModel.load(args.model))
+    from noshow.store.holdout import check_share
+
+    check_share(args.holdout_share, args.holdout_seed)
+    if args.holdout_share is not None and not args.db:
+        raise NoshowError("--holdout-share: needs --db (the holdout is recorded in the store)")
     settings = Settings(args.model, args.history, args.backend, args.device, args.token or os.environ.get(TOKEN_ENV) or None,
-                        args.max_body_mb)
+                        args.max_body_mb, db=args.db, holdout_share=args.holdout_share, holdout_seed=args.holdout_seed)
     serve(settings, args.host, args.port, args.workers, access_log=not args.no_access_log)
     return 0
 
@@ -482,6 +726,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--history", metavar="FILE", help="the patients' other appointments, as for predict")
     check.set_defaults(run=cmd_check)
 
+    schema = commands.add_parser("schema", help="propose a schema file for a clinic's own export, to check and correct")
+    schema.add_argument("--data", required=True, metavar="FILE", help="the export (CSV, plain or .gz)")
+    schema.add_argument("--out", required=True, metavar="SCHEMA.toml")
+    schema.add_argument("--encoding", default=None, metavar="NAME", help="text encoding (default: detected)")
+    schema.add_argument("--sep", default=None, metavar="CHAR", help="field separator (default: the header's most frequent)")
+    schema.set_defaults(run=cmd_schema)
+
     synth = commands.add_parser("synth", help="write synthetic appointments with true probabilities")
     synth.add_argument("--rows", type=_positive_int, default=100_000)
     synth.add_argument("--seed", type=_non_negative_int, default=2016)
@@ -503,6 +754,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true")
     train.add_argument("--stream", action="store_true",
                        help="build features out of core and train from disk in chunks (automatic above 1 GB)")
+    train.add_argument("--db", metavar="DB", help="the clinic's store: leave out the appointments it records as acted "
+                       "on (listed to call, or called), whose outcomes the calls changed")
     train.add_argument("--timeout", type=_positive_int, default=600, metavar="SECONDS",
                        help="under torchrun: how long a process waits for its peers before it gives up")
     train.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
@@ -521,6 +774,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--html", metavar="FILE", help="also write a printable call list (HTML), one section per day")
     predict.add_argument("--stream", action="store_true",
                          help="score a file larger than memory, whole days at a time (automatic above 1 GB)")
+    _add_store(predict)
+    predict.add_argument("--user", default=_current_user(), help="who issues the list, as recorded (default: the login name)")
+    predict.add_argument("--holdout-share", type=float, default=None, metavar="S",
+                         help="with --db: set aside this share of each day's flagged appointments, drawn at random, "
+                              "not to be called (measures the call's effect)")
+    predict.add_argument("--holdout-seed", type=_non_negative_int, default=None, metavar="N", help="the holdout's recorded seed")
+    effect = next(a for a in predict._actions if a.dest == "call_effect")
+    effect.type, effect.help = _call_effect, effect.help + "; 'measured': the estimate from --db's randomised holdout"
     predict.set_defaults(run=cmd_predict)
 
     compare = commands.add_parser("compare", help="train both twins and references, write the report")
@@ -535,6 +796,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--quiet", action="store_true")
     _add_network(compare)
     compare.set_defaults(run=cmd_compare)
+
+    export = commands.add_parser("export", help="write a model file as one ONNX graph (noshow[onnx])")
+    export.add_argument("--model", required=True, metavar="MODEL.npz")
+    export.add_argument("--onnx", required=True, metavar="MODEL.onnx")
+    export.add_argument("--quiet", action="store_true")
+    export.set_defaults(run=cmd_export)
 
     tune = commands.add_parser("tune", help="search hyperparameters on validation data (Optuna); write the best")
     _add_data(tune)
@@ -569,7 +836,45 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-mb", type=_positive_float, default=10.0, metavar="MB",
                        help="largest request body accepted (default 10 MB); larger ones get 413")
     serve.add_argument("--no-access-log", action="store_true", help="do not log requests (paths and status only anyway)")
+    serve.add_argument("--schema", default=None, metavar="FILE",
+                       help="the schema file the model was trained through (checked; requests are read through "
+                            "the schema the model records)")
+    _add_store(serve)
+    serve.add_argument("--holdout-share", type=float, default=None, metavar="S",
+                       help="with --db: set aside this share of each day's flagged appointments at random, not to be called")
+    serve.add_argument("--holdout-seed", type=_non_negative_int, default=None, metavar="N", help="the holdout's recorded seed")
     serve.set_defaults(run=cmd_serve)
+
+    users = commands.add_parser("users", help="people who use the service: noshow users add NAME --role caller|analyst")
+    users_commands = users.add_subparsers(dest="users_command", required=True, parser_class=_Parser)
+    add = users_commands.add_parser("add", help="add a user and print their token (once)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=("caller", "analyst"),
+                     help="callers record calls; analysts also read the monitor and download lists")
+    _add_store(add, required=True)
+    users.set_defaults(run=cmd_users)
+
+    outcomes = commands.add_parser("outcomes", help="record attended/missed from a later export for the listed appointments")
+    _add_data(outcomes)
+    _add_store(outcomes, required=True)
+    outcomes.set_defaults(run=cmd_outcomes)
+
+    monitor = commands.add_parser("monitor", help="realised performance of the recorded lists and the call's effect")
+    _add_store(monitor, required=True)
+    monitor.add_argument("--out", default="noshow-monitor", metavar="DIR", help="folder for monitor.html and monitor.json")
+    monitor.set_defaults(run=cmd_monitor)
+
+    db = commands.add_parser("db", help="the store: export its tables, mark a patient do-not-call")
+    db_commands = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
+    export = db_commands.add_parser("export", help="write every table as Parquet")
+    _add_store(export, required=True)
+    export.add_argument("--out", required=True, metavar="DIR")
+    dnc = db_commands.add_parser("do-not-call", help="mark a patient whom no later list may call")
+    _add_store(dnc, required=True)
+    dnc.add_argument("--patient", required=True, metavar="PATIENT_ID")
+    dnc.add_argument("--note", default="")
+    dnc.add_argument("--user", default=_current_user())
+    db.set_defaults(run=cmd_db)
 
     return parser
 

@@ -54,6 +54,24 @@ class TrainedModel:
     derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
+    def schema(self) -> "Schema | None":
+        """The schema file the model was trained through (its files are read the same way), or
+        None for the Kaggle layout."""
+        from noshow.data.schema_file import Schema
+
+        recorded = self.metadata.get("data", {}).get("schema")
+        return None if recorded is None else Schema.from_dict(recorded, "model file's schema")
+
+    def check_fits(self, data: Appointments) -> None:
+        """Refuse appointments read in another layout than the model's (a FHIR export, or another
+        schema's, for a model of the Kaggle layout): their features would not be the model's."""
+        recorded, read = self.schema, data.schema
+        if (recorded is None) != (read is None) or (recorded is not None and recorded.to_dict() != read.to_dict()):
+            trained = "the Kaggle layout" if recorded is None else f"the schema {recorded.name!r}"
+            raise NoshowError(f"{data.source}: read as {'the Kaggle layout' if read is None else repr(read.name)}, "
+                              f"but the model was trained on {trained}; give it files of its own layout")
+
+    @property
     def n_inputs(self) -> int:
         return int(self.parameters[member_prefix(0) + "hidden.0.weight"].shape[1])
 
@@ -72,7 +90,7 @@ class TrainedModel:
     def predict_proba(self, data: Appointments, backend: str = "numpy", history: Appointments | None = None,
                       device: str = "cpu") -> np.ndarray:
         """Calibrated P(no-show) of each appointment in ``data``, shape (n,), float64."""
-        raw = raw_features(data.frame, None if history is None else history.frame)
+        raw = raw_features(data.frame, None if history is None else history.frame, spec=self.pipeline.spec)
         return self.calibrator(self.predict_logits(self.pipeline.encode(raw, self.config.np_dtype), backend, device))
 
     # --- file format -------------------------------------------------------------------------

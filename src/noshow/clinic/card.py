@@ -46,6 +46,11 @@ LIMITATIONS = (
     "say which parts of the record raise this score, not why the patient might not come.",
     "Calibration holds on average over rows like the validation rows; a subgroup can still be "
     "mis-calibrated (see the subgroup table where given).",
+    "Measuring what a call does (`--holdout-share`) leaves a random share of flagged patients "
+    "uncalled: do it only where the call is an addition to the clinic's usual care, not a part of "
+    "it, with the clinic's approval and patients told, and never for patients a call is known to "
+    "help; see docs/loop.md. Outcomes of called patients are not the untreated risk: retrain with "
+    "`train --db`, which leaves them out.",
 )
 TIME_SPLIT_NOTE = ("The time split (most recent days held out) is the honest estimate for future "
                    "appointments.")
@@ -93,7 +98,7 @@ def _split_note(split: str, evaluated_on: str) -> str:
 
 def card_markdown(title: str, model: str, data: dict, split: str, evaluated_on: str,
                   metrics: dict[str, dict], subgroups: list[dict] | None = None,
-                  notes: list[str] | tuple[str, ...] = ()) -> str:
+                  notes: list[str] | tuple[str, ...] = (), columns: list[str] | None = None) -> str:
     """The card as Markdown.
 
     Parameters
@@ -108,6 +113,7 @@ def card_markdown(title: str, model: str, data: dict, split: str, evaluated_on: 
     metrics : model label -> metric name -> value (names as in metrics.json; :data:`CARD_METRICS`).
     subgroups : optional fairness rows (dicts with the same keys), shown as a table.
     notes : extra sentences for the metrics section.
+    columns : lines naming the file columns the model reads, shown under "Columns used".
     """
     place = ("synthetic appointments (made up; no real patient)" if data.get("synthetic") else KAGGLE_PLACE
              if data.get("sha256") in KAGGLE_SHA256 else "not the Kaggle file: as its provider describes it")
@@ -124,6 +130,8 @@ def card_markdown(title: str, model: str, data: dict, split: str, evaluated_on: 
     if data.get("n_test") == 0:
         lines.append("- No test rows held out: a model for use learns from every row but the validation "
                      "rows, which choose early stopping, the threshold and the calibration map.")
+    if columns:
+        lines += ["", "## Columns used", ""] + [f"- {line}" for line in columns]
     lines += ["", "## Metrics", "", _split_note(split, evaluated_on), *[f"{n}" for n in notes], ""]
     lines += _metrics_table(metrics) if metrics else ["(no metrics recorded)"]
     lines += ["", "## Subgroups", ""]
@@ -140,6 +148,24 @@ def _description(model: "TrainedModel") -> str:
             f"{','.join(map(str, config.hidden))} ({config.activation}), {config.dtype}; "
             f"calibration {model.calibrator.method}; max-F1 threshold {model.threshold:.4f} "
             f"on calibrated probabilities")
+
+
+def columns_used(model: "TrainedModel") -> list[str]:
+    """What the model reads of a file, role by role (the Kaggle layout's columns, or its schema's),
+    and the features left out because the file had no column for them."""
+    schema = model.schema
+    if schema is None:
+        from noshow.data import schema as S
+
+        return [f"the Kaggle layout: {', '.join(f'`{c}`' for c in S.ALL_COLUMNS)}"]
+    lines = [f"schema {schema.name!r}, roles: " + ", ".join(f"{role} `{column}`" for role, column in schema.columns.items())]
+    for kind, names in (("flags", schema.flags), ("categorical", schema.categorical), ("numeric", schema.numeric)):
+        if names:
+            lines.append(f"{kind} covariates: {', '.join(f'`{c}`' for c in names)}")
+    absent = model.pipeline.spec.absent
+    if absent:
+        lines.append(f"left out, no column for them: {', '.join(absent)}")
+    return lines
 
 
 def _validation_metrics(model: "TrainedModel") -> dict[str, float]:
@@ -162,7 +188,8 @@ def model_card(model: "TrainedModel", name: str, subgroups: list[dict] | None = 
                      f"early stopping chose ({', '.join(map(str, training.get('refit_epochs', [])))}); these "
                      f"numbers, the threshold and the calibration map are those of the networks before the refit.")
     return card_markdown(f"noshow model card: {name}", _description(model), data, data.get("split", "?"),
-                         "validation", {"validation": _validation_metrics(model)}, subgroups, notes)
+                         "validation", {"validation": _validation_metrics(model)}, subgroups, notes,
+                         columns_used(model))
 
 
 def card_facts(model: "TrainedModel", name: str) -> dict:

@@ -27,10 +27,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from noshow.clinic.reasons import GROUPS
 from noshow.data import schema as S
-from noshow.data.features import raw_features
-from noshow.data.features import BINARY, BINNED, CATEGORICAL, NUMERIC
+from noshow.data.features import KAGGLE, FeatureSpec, raw_features
 
 PROFILE_KEY = "training_profile"
 PSI_WARN = 0.25
@@ -42,10 +40,10 @@ QUANTILE_BINS = 10
 OTHER = "(other)"
 
 
-def _numeric_edges(values: np.ndarray, column: str) -> list[float]:
+def _numeric_edges(values: np.ndarray, column: str, spec: FeatureSpec = KAGGLE) -> list[float]:
     """Fixed domain edges where the pipeline has them, else training deciles (unique)."""
-    if column in BINNED:
-        return [float(e) for e in BINNED[column]]
+    if column in spec.binned:
+        return [float(e) for e in spec.binned[column]]
     inner = np.quantile(values, np.linspace(0, 1, QUANTILE_BINS + 1)[1:-1]) if len(values) else []
     return sorted({float(e) for e in inner})
 
@@ -62,18 +60,18 @@ def _category_shares(values: pl.Series, categories: list[str]) -> list[float]:
     return [*shares, float((~known).mean() or 0.0)]
 
 
-def training_profile(raw_train: pl.DataFrame, appointment_days: pl.Series) -> dict:
+def training_profile(raw_train: pl.DataFrame, appointment_days: pl.Series, spec: FeatureSpec = KAGGLE) -> dict:
     """The training distribution a later file is compared with (JSON-serialisable).
 
     ``raw_train`` : raw features of the training rows (:func:`noshow.data.features.raw_features`).
     ``appointment_days`` : their appointment dates.
     """
     features = {}
-    for column in (*NUMERIC, *BINARY):
+    for column in (*spec.numeric, *spec.binary):
         values = raw_train[column].cast(pl.Float64).fill_null(0.0).to_numpy()
-        edges = _numeric_edges(values, column)
+        edges = _numeric_edges(values, column, spec)
         features[column] = {"edges": edges, "shares": _numeric_shares(values, edges)}
-    for column in CATEGORICAL:
+    for column in spec.categorical:
         counts = raw_train[column].cast(pl.String).value_counts(sort=True)
         categories = sorted(counts[column].drop_nulls().to_list())
         features[column] = {"categories": categories, "shares": _category_shares(raw_train[column], categories)}
@@ -94,29 +92,41 @@ def _scored_shares(spec: dict, values: pl.Series) -> list[float]:
     return _category_shares(values, spec["categories"])
 
 
-def drift_report(profile: dict, raw: pl.DataFrame, appointment_days: pl.Series) -> dict:
+def watched(spec: FeatureSpec) -> tuple[str, ...]:
+    """The categorical features whose unseen values are counted: the Kaggle file's neighbourhood,
+    or an export's categorical covariates (clinic, specialty, district, ...)."""
+    if spec == KAGGLE:
+        return ("neighbourhood",)
+    return tuple(c for c, kind in spec.covariates.items() if kind == "categorical")
+
+
+def drift_report(profile: dict, raw: pl.DataFrame, appointment_days: pl.Series, spec: FeatureSpec = KAGGLE) -> dict:
     """Compare scored rows with the training profile.
 
     Returns ``{"rows", "features": [{"feature", "group", "psi"}], "groups": {group: psi},
     "unseen_neighbourhood_share", "days_after_training", "days_before_training", "warnings": [str]}``;
-    PSI values are None when there are fewer than :data:`MIN_ROWS` rows.
+    PSI values are None when there are fewer than :data:`MIN_ROWS` rows. For an export read through
+    a schema, ``unseen_shares`` (categorical covariate -> share of rows with a value the model never
+    saw) stands for the neighbourhood's share.
     """
     judged = raw.height >= MIN_ROWS
-    group_of = {c: g for g, columns in GROUPS.items() for c in columns}
+    group_of = {c: g for g, columns in spec.groups.items() for c in columns}
     rows = []
-    for column, spec in profile["features"].items():
-        value = psi(spec["shares"], _scored_shares(spec, raw[column])) if judged and column in raw.columns else None
+    for column, shares in profile["features"].items():
+        value = psi(shares["shares"], _scored_shares(shares, raw[column])) if judged and column in raw.columns else None
         rows.append({"feature": column, "group": group_of.get(column, column), "psi": value})
     groups: dict[str, float | None] = {}
     for row in rows:
         if row["psi"] is not None:
             groups[row["group"]] = max(groups.get(row["group"], 0.0), row["psi"])
-    known = profile["features"]["neighbourhood"]["categories"]
-    unseen = float((~raw["neighbourhood"].cast(pl.String).is_in(known)).mean() or 0.0) if raw.height else 0.0
+    unseen = {column: float((~raw[column].cast(pl.String).is_in(profile["features"][column]["categories"])).mean()
+                            or 0.0) if raw.height else 0.0 for column in watched(spec)}
     first, last = dt.date.fromisoformat(profile["first_day"]), dt.date.fromisoformat(profile["last_day"])
     after = max(0, (appointment_days.max() - last).days) if raw.height else 0
     before = max(0, (first - appointment_days.min()).days) if raw.height else 0
-    report = {"rows": raw.height, "features": rows, "groups": groups, "unseen_neighbourhood_share": unseen,
+    shares = ({"unseen_neighbourhood_share": unseen["neighbourhood"]} if spec == KAGGLE
+              else {"unseen_shares": unseen})
+    report = {"rows": raw.height, "features": rows, "groups": groups, **shares,
               "days_after_training": after, "days_before_training": before}
     report["warnings"] = warnings(report, profile)
     return report
@@ -126,9 +136,13 @@ def warnings(report: dict, profile: dict) -> list[str]:
     """One line per problem found, each naming the threshold it crossed."""
     lines = [f"feature group '{group}' has shifted since training (PSI {value:.2f} > {PSI_WARN})"
              for group, value in sorted(report["groups"].items(), key=lambda kv: -kv[1]) if value > PSI_WARN]
-    if report["unseen_neighbourhood_share"] > UNSEEN_WARN:
+    if report.get("unseen_neighbourhood_share", 0.0) > UNSEEN_WARN:
         lines.append(f"{report['unseen_neighbourhood_share']:.1%} of rows are in neighbourhoods the model never saw "
                      f"(> {UNSEEN_WARN:.0%}); they are scored as 'other'")
+    for column, share in report.get("unseen_shares", {}).items():
+        if share > UNSEEN_WARN:
+            lines.append(f"{share:.1%} of rows have a {column} the model never saw (> {UNSEEN_WARN:.0%}); "
+                         f"they are scored as 'other'")
     if report["days_after_training"] > STALE_DAYS:
         lines.append(f"appointments reach {report['days_after_training']} days past the last training day "
                      f"{profile['last_day']} (> {STALE_DAYS}); retrain on recent data")
@@ -147,7 +161,10 @@ def format_table(report: dict) -> str:
         value = "–" if row["psi"] is None else f"{row['psi']:.3f}"
         flag = "  shifted" if row["psi"] is not None and row["psi"] > PSI_WARN else ""
         lines.append(f"  {row['feature']:<24}{row['group']:<18}{value:>8}{flag}")
-    lines.append(f"  unseen neighbourhoods: {report['unseen_neighbourhood_share']:.1%} of rows")
+    if "unseen_neighbourhood_share" in report:
+        lines.append(f"  unseen neighbourhoods: {report['unseen_neighbourhood_share']:.1%} of rows")
+    for column, share in report.get("unseen_shares", {}).items():
+        lines.append(f"  unseen {column} values: {share:.1%} of rows")
     lines.append(f"  days after the last training day: {report['days_after_training']}; "
                  f"before the first: {report['days_before_training']}")
     lines += [f"  warning: {w}" for w in report["warnings"]] or ["  no warnings"]
@@ -160,6 +177,6 @@ def check_scored(model, data, history=None) -> dict | None:
     profile = model.metadata.get(PROFILE_KEY)
     if not isinstance(profile, dict) or "features" not in profile:
         return None
-    raw = raw_features(data.frame, None if history is None else history.frame)
-    return drift_report(profile, raw, data.frame[S.APPOINTMENT_DATE])
+    raw = raw_features(data.frame, None if history is None else history.frame, spec=model.pipeline.spec)
+    return drift_report(profile, raw, data.frame[S.APPOINTMENT_DATE], model.pipeline.spec)
 

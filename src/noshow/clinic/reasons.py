@@ -29,7 +29,7 @@ import polars as pl
 
 from noshow.data import schema as S
 from noshow.data.encoded import Encoded
-from noshow.data.features import BINARY, BINNED, CATEGORICAL, NUMERIC
+from noshow.data.features import GROUPS, KAGGLE, FeatureSpec
 from noshow.errors import NoshowError
 
 if TYPE_CHECKING:  # the model sits above this module; only its type is needed here
@@ -42,32 +42,12 @@ MIN_SHOWN = 0.005  # smallest size that prints as non-zero with two decimals
 SEPARATOR = "; "
 BLOCK_ROWS = 4096  # rows explained per batch of (groups + 1) forward passes
 
-# Feature groups as named for a clinic, each a tuple of the pipeline's raw columns.
-GROUPS: dict[str, tuple[str, ...]] = {
-    "lead_time": ("lead_days", "same_day"),
-    "prior_no_shows": ("prior_no_shows", "prior_no_show_rate"),
-    "latest_outcome": ("previous_no_show",),
-    "visit_history": ("prior_appointments", "first_appointment", "days_since_previous", "days_since_first"),
-    "bookings_ahead": ("booked_ahead",),
-    "other_bookings": ("same_day_appointments", "session_appointments"),
-    "sms": (S.SMS_RECEIVED,),
-    "age": ("age",),
-    "sex": ("male",),
-    "neighbourhood": ("neighbourhood",),
-    "weekday": ("weekday",),
-    "booking_time": ("booking_hour", "booking_weekday"),
-    "scholarship": ("Scholarship",),
-    "conditions": ("Hipertension", "Diabetes", "Alcoholism", "handicap"),
-}
-RAW_COLUMNS = (*NUMERIC, *BINARY, *CATEGORICAL)
+# The feature groups (each a tuple of the pipeline's raw columns) are the model's feature spec's:
+# the Kaggle layout's are :data:`GROUPS`; a schema's export adds one group per covariate.
+RAW_COLUMNS = KAGGLE.raw_columns
 _grouped = [c for columns in GROUPS.values() for c in columns]
 if sorted(_grouped) != sorted(RAW_COLUMNS):  # a new feature must be given a group, once
     raise ImportError(f"reason groups do not cover the features exactly once: {sorted(set(RAW_COLUMNS) ^ set(_grouped))}")
-
-# Where FeaturePipeline.encode puts each raw column: dense = NUMERIC then BINARY; one-hot codes =
-# CATEGORICAL then BINNED (a binned numeric column is in both).
-_DENSE = {name: i for i, name in enumerate((*NUMERIC, *BINARY))}
-_HOT = {name: j for j, name in enumerate((*CATEGORICAL, *BINNED))}
 WEEKDAYS = {str(i): name for i, name in enumerate(
     ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), start=1)}
 
@@ -76,25 +56,25 @@ WEEKDAYS = {str(i): name for i, name in enumerate(
 # The reference
 
 
-def reference_values(raw_train: pl.DataFrame) -> dict[str, float | int | str]:
+def reference_values(raw_train: pl.DataFrame, spec: FeatureSpec = KAGGLE) -> dict[str, float | int | str]:
     """The typical training appointment: lower median of each numeric column, most frequent value
     (ties: the smallest) of each binary and categorical one. JSON-ready."""
     reference: dict[str, float | int | str] = {}
-    for name in NUMERIC:
+    for name in spec.numeric:
         value = np.quantile(raw_train[name].to_numpy(), 0.5, method="lower")
         reference[name] = int(value) if raw_train[name].dtype.is_integer() else float(value)
-    for name in (*BINARY, *CATEGORICAL):
+    for name in (*spec.binary, *spec.categorical):
         mode = raw_train[name].value_counts().sort(["count", name], descending=[True, False])[name][0]
         reference[name] = mode if isinstance(mode, str) else int(mode)
     return reference
 
 
-def check_reference(reference) -> dict:
+def check_reference(reference, spec: FeatureSpec = KAGGLE) -> dict:
     """Validate a reference read from a model file (a :class:`NoshowError` if malformed)."""
-    if not isinstance(reference, dict) or sorted(reference) != sorted(RAW_COLUMNS):
+    if not isinstance(reference, dict) or sorted(reference) != sorted(spec.raw_columns):
         raise NoshowError("model file has no valid reason reference; retrain it with noshow train")
     for name, value in reference.items():
-        wanted = str if name in CATEGORICAL else (int, float)
+        wanted = str if name in spec.categorical else (int, float)
         if not isinstance(value, wanted) or isinstance(value, bool):
             raise NoshowError(f"model file's reason reference for {name} is {value!r}")
     return reference
@@ -109,23 +89,28 @@ def with_reference(raw: pl.DataFrame, reference: dict, columns) -> pl.DataFrame:
 # Sizes
 
 
-def _positions(group: str) -> tuple[list[int], list[int]]:
-    """The dense columns and one-hot code columns of ``group`` in an :class:`Encoded`."""
-    return [_DENSE[c] for c in GROUPS[group] if c in _DENSE], [_HOT[c] for c in GROUPS[group] if c in _HOT]
+def _positions(group: str, spec: FeatureSpec = KAGGLE) -> tuple[list[int], list[int]]:
+    """The dense columns and one-hot code columns of ``group`` in an :class:`Encoded`:
+    :meth:`~noshow.data.features.FeaturePipeline.encode` puts numeric then binary columns in the
+    dense part, categorical then binned ones in the codes (a binned numeric column is in both)."""
+    dense = {name: i for i, name in enumerate((*spec.numeric, *spec.binary))}
+    hot = {name: j for j, name in enumerate((*spec.categorical, *spec.binned))}
+    columns = spec.groups[group]
+    return [dense[c] for c in columns if c in dense], [hot[c] for c in columns if c in hot]
 
 
-def _occluded(encoded: Encoded, reference_row: Encoded, group: str) -> Encoded:
+def _occluded(encoded: Encoded, reference_row: Encoded, group: str, spec: FeatureSpec = KAGGLE) -> Encoded:
     """``encoded`` with ``group``'s dense columns and one-hot codes taken from ``reference_row``."""
     dense, hot = encoded.dense.copy(), encoded.hot.copy()
-    cols, codes = _positions(group)
+    cols, codes = _positions(group, spec)
     dense[:, cols] = reference_row.dense[0, cols]
     hot[:, codes] = reference_row.hot[0, codes]
     return Encoded(dense, hot, encoded.width)
 
 
-def _at_reference(encoded: Encoded, reference_row: Encoded, group: str) -> np.ndarray:
+def _at_reference(encoded: Encoded, reference_row: Encoded, group: str, spec: FeatureSpec = KAGGLE) -> np.ndarray:
     """(n,) bool: rows whose ``group`` already equals the reference (occlusion changes nothing)."""
-    cols, codes = _positions(group)
+    cols, codes = _positions(group, spec)
     return (np.all(encoded.dense[:, cols] == reference_row.dense[0, cols], axis=1)
             & np.all(encoded.hot[:, codes] == reference_row.hot[0, codes], axis=1))
 
@@ -136,7 +121,7 @@ def _stack(parts: list[Encoded]) -> Encoded:
 
 def reason_sizes(model: "TrainedModel", raw: pl.DataFrame, backend: str = "numpy", device: str = "cpu",
                  encoded: Encoded | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Logits (n,) and reason sizes (n, len(GROUPS)) in log-odds, float64, of the raw features
+    """Logits (n,) and reason sizes (n, groups of the model's feature spec) in log-odds, float64, of the raw features
     ``raw`` (:func:`noshow.data.features.raw_features`), by ``backend``'s own forward pass.
 
     Each block of rows and its occluded copies go through the network as one batch. A row whose
@@ -145,23 +130,25 @@ def reason_sizes(model: "TrainedModel", raw: pl.DataFrame, backend: str = "numpy
     twins disagree on a row with no positive reason). On synthetic data that skips about 45% of the
     copies, and as much of the network's work.
     """
-    reference = check_reference(model.metadata.get(REFERENCE_KEY))
+    spec = model.pipeline.spec
+    reference = check_reference(model.metadata.get(REFERENCE_KEY), spec)
     if raw.height == 0:
-        return np.zeros(0), np.zeros((0, len(GROUPS)))
+        return np.zeros(0), np.zeros((0, len(spec.groups)))
     dtype = model.config.np_dtype
     if encoded is None:
         encoded = model.pipeline.encode(raw, dtype)
     schema = raw.schema
-    key = (REFERENCE_KEY, str(dtype), tuple((c, schema[c]) for c in RAW_COLUMNS))
+    key = (REFERENCE_KEY, str(dtype), tuple((c, schema[c]) for c in spec.raw_columns))
     reference_row = model.derived.get(key)
     if reference_row is None:  # the same for every call with this model: encoded once
-        reference_row = model.derived[key] = model.pipeline.encode(with_reference(raw.head(1), reference, RAW_COLUMNS), dtype)
-    n, names = len(encoded), list(GROUPS)
+        reference_row = model.derived[key] = model.pipeline.encode(
+            with_reference(raw.head(1), reference, spec.raw_columns), dtype)
+    n, names = len(encoded), list(spec.groups)
     logits, sizes = np.empty(n), np.zeros((n, len(names)))
     for start in range(0, n, BLOCK_ROWS):
         block = encoded.subset(slice(start, start + BLOCK_ROWS))
-        moved = [np.flatnonzero(~_at_reference(block, reference_row, g)) for g in names]
-        batch = _stack([block, *(_occluded(block.subset(rows), reference_row, g) for g, rows in zip(names, moved))])
+        moved = [np.flatnonzero(~_at_reference(block, reference_row, g, spec)) for g in names]
+        batch = _stack([block, *(_occluded(block.subset(rows), reference_row, g, spec) for g, rows in zip(names, moved))])
         out = model.predict_logits(batch, backend, device).astype(np.float64)
         logits[start:start + len(block)] = out[:len(block)]
         ends = len(block) + np.cumsum([len(rows) for rows in moved])
@@ -199,8 +186,25 @@ def _conditions(row: dict) -> str:
     return "recorded " + ", ".join(names) if names else "no recorded condition"
 
 
-def describe(group: str, row: dict) -> str:
+def _covariate(column: str, kind: str, value) -> str:
+    """Words for a schema's covariate: ``HTN`` / ``no HTN``, ``Clinic Dermatology``, ``DistanceKm 12.5``."""
+    if kind == "flag":
+        return column if value else f"no {column}"
+    if kind == "categorical":
+        return f"{column} {value}"
+    return f"{column} {value:g}"
+
+
+def describe(group: str, row: dict, spec: FeatureSpec = KAGGLE) -> str:
     """Plain words for ``group`` of one appointment, from its raw feature values ``row``."""
+    columns = spec.groups[group]
+    if len(columns) == 1 and columns[0] in spec.covariates:
+        return _covariate(columns[0], spec.covariates[columns[0]], row[columns[0]])
+    if group == "appointment_time":
+        hour = float(row["appointment_hour"])
+        return f"appointment at {int(hour):02d}:{round(hour % 1 * 60):02d}"
+    if group == "booking_time" and "booking_hour" not in columns:
+        return f"booked on a {WEEKDAYS.get(row['booking_weekday'], row['booking_weekday'])}"
     if group == "lead_time":
         return "booked the same day" if row["lead_days"] == 0 else f"booked {_plural(int(row['lead_days']), 'day')} ahead"
     if group == "prior_no_shows":
@@ -243,9 +247,9 @@ def format_reason(text: str, size: float) -> str:
     return f"{text} ({size:+.2f})"
 
 
-def reason_strings(raw: pl.DataFrame, sizes: np.ndarray) -> list[str]:
+def reason_strings(raw: pl.DataFrame, sizes: np.ndarray, spec: FeatureSpec = KAGGLE) -> list[str]:
     """The ``reasons`` column: per row, its cited groups as ``text (+0.80)`` joined by ``; ``."""
-    names = list(GROUPS)
-    rows = raw.select(RAW_COLUMNS).iter_rows(named=True)
-    return [SEPARATOR.join(format_reason(describe(names[g], row), sizes[i, g]) for g in cited)
+    names = list(spec.groups)
+    rows = raw.select(spec.raw_columns).iter_rows(named=True)
+    return [SEPARATOR.join(format_reason(describe(names[g], row, spec), sizes[i, g]) for g in cited)
             for i, (row, cited) in enumerate(zip(rows, top_reasons(sizes)))]

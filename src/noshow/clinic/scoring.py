@@ -56,9 +56,9 @@ def score(model: "TrainedModel", data: "Appointments", history: "Appointments | 
     policy = policy or MaxF1()
     frame = data.frame
     if past is not None:
-        raw = raw_features(frame, past=past)
-    else:
-        raw = raw_features(frame, None if history is None else history.frame)  # counts shared rows once
+        raw = raw_features(frame, past=past, spec=model.pipeline.spec)
+    else:  # counts shared rows once
+        raw = raw_features(frame, None if history is None else history.frame, spec=model.pipeline.spec)
     encoded = model.pipeline.encode(raw, model.config.np_dtype)
     probability = model.calibrator(model.predict_logits(encoded, backend, device))
     _, sizes = reason_sizes(model, raw, backend, device, encoded)
@@ -72,7 +72,7 @@ def score(model: "TrainedModel", data: "Appointments", history: "Appointments | 
         PROBABILITY: np.round(probability, PROBABILITY_DECIMALS),
         RANK: rank_in_day(probability, day, ids),
         FLAGGED: flagged,
-        REASONS: reason_strings(raw, sizes),
+        REASONS: reason_strings(raw, sizes, model.pipeline.spec),
     })
 
 

@@ -81,12 +81,12 @@ def predict_file(model, data_path: str | Path, out: str | Path, history_path: st
     (atomically). Returns :func:`noshow.clinic.scoring.summary` of all rows."""
     with tempfile.TemporaryDirectory(prefix="noshow-predict-") as tmp:
         history = PatientHistory(Path(tmp))
-        files = parse_once(data_path, Path(tmp), history, by_day=True, name="day")
+        files = parse_once(data_path, Path(tmp), history, by_day=True, name="day", schema=model.schema)
         scored_blocks = len(history.sizes)
         scored_ids = np.concatenate([pl.read_parquet(f, columns=[S.APPOINTMENT_ID])[S.APPOINTMENT_ID].to_numpy()
                                      for f in files]) if files else np.zeros(0, np.int64)
         if history_path:
-            parse_once(history_path, None, history, skip_ids=scored_ids)
+            parse_once(history_path, None, history, skip_ids=scored_ids, schema=model.schema)
         del scored_ids
         _save_past(files, history.blocks(count=scored_blocks))
         totals: dict = {}

@@ -14,18 +14,22 @@ Two stages:
    vocabularies) from training rows only and applies them unchanged to validation, test and new
    files. It round-trips through JSON so a model file carries it.
 
-The feature list is defined once, here, in :data:`NUMERIC`, :data:`BINARY` and :data:`CATEGORICAL`.
+The feature list is defined once, here: for the Kaggle layout in :data:`NUMERIC`, :data:`BINARY`,
+:data:`CATEGORICAL` and :data:`BINNED` (:data:`KAGGLE`), and for a clinic's own export by
+:func:`spec_for` from its schema file: the same causal features less those whose role the export
+lacks, plus the hour of the appointment when it is known, plus one feature per covariate.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
 
 from noshow.data import schema as S
 from noshow.data.encoded import Encoded
+from noshow.data.schema_file import APPOINTMENT_TIME, Schema
 
 # Numeric features and the transform applied before standardising (log1p tames long right tails:
 # lead times run to 179 days, prior-appointment counts to 80).
@@ -58,6 +62,139 @@ BINNED: dict[str, tuple[float, ...]] = {
     "prior_appointments": (1, 2, 3, 5, 8, 13),
     "days_since_previous": (1, 2, 4, 8, 15, 29),
 }
+
+# Reason groups as named for a clinic, each a tuple of raw features (every feature in exactly one).
+GROUPS: dict[str, tuple[str, ...]] = {
+    "lead_time": ("lead_days", "same_day"),
+    "prior_no_shows": ("prior_no_shows", "prior_no_show_rate"),
+    "latest_outcome": ("previous_no_show",),
+    "visit_history": ("prior_appointments", "first_appointment", "days_since_previous", "days_since_first"),
+    "bookings_ahead": ("booked_ahead",),
+    "other_bookings": ("same_day_appointments", "session_appointments"),
+    "sms": (S.SMS_RECEIVED,),
+    "age": ("age",),
+    "sex": ("male",),
+    "neighbourhood": ("neighbourhood",),
+    "weekday": ("weekday",),
+    "booking_time": ("booking_hour", "booking_weekday"),
+    "scholarship": ("Scholarship",),
+    "conditions": ("Hipertension", "Diabetes", "Alcoholism", "handicap"),
+}
+# A clinic's export: the hour of the appointment, when the schema gives its time (09:00 to 17:00 in
+# whole hours, and the lunch break, are the steps a clinic's day has).
+APPOINTMENT_HOUR = "appointment_hour"
+APPOINTMENT_HOUR_EDGES = (8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
+# Which built-in features need which optional role (the rest come from the required roles).
+NEEDS_ROLE = {"age": ("age", "birth_date"), "male": ("gender",), S.SMS_RECEIVED: ("reminder_sent",),
+              APPOINTMENT_HOUR: ("appointment_time",)}
+COVARIATE_KINDS = ("flag", "categorical", "numeric")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The raw features a model uses, in the pipeline's column order, and their reason groups.
+
+    ``numeric``: name -> transform before standardising; ``binary``: 0/1 features; ``categorical``:
+    one-hot encoded; ``binned``: numeric features also given as one-hot bins (name -> edges);
+    ``groups``: reason group -> its features; ``covariates``: feature -> kind (``flag``,
+    ``categorical``, ``numeric``) for a schema's covariates, read from the frame column of the
+    same name; ``absent``: built-in features left out because the export lacks their role.
+    """
+
+    numeric: dict
+    binary: tuple
+    categorical: tuple
+    binned: dict
+    groups: dict
+    covariates: dict = field(default_factory=dict)
+    absent: tuple = ()
+    name: str = "kaggle"
+
+    @property
+    def raw_columns(self) -> tuple[str, ...]:
+        """Every raw feature, in :func:`raw_features`' column order."""
+        return (*self.numeric, *self.binary, *self.categorical)
+
+    def to_dict(self) -> dict:
+        """Plain JSON. Every mapping is a list of [key, value] pairs: its order is the columns'
+        order, and the model file's JSON is written with sorted keys."""
+        return {"name": self.name, "numeric": [[k, v] for k, v in self.numeric.items()], "binary": list(self.binary),
+                "categorical": list(self.categorical), "binned": [[k, list(v)] for k, v in self.binned.items()],
+                "groups": [[k, list(v)] for k, v in self.groups.items()],
+                "covariates": [[k, v] for k, v in self.covariates.items()], "absent": list(self.absent)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FeatureSpec":
+        spec = cls(numeric={k: v for k, v in data["numeric"]}, binary=tuple(data["binary"]),
+                   categorical=tuple(data["categorical"]), binned={k: tuple(v) for k, v in data["binned"]},
+                   groups={k: tuple(v) for k, v in data["groups"]}, covariates={k: v for k, v in data["covariates"]},
+                   absent=tuple(data.get("absent", ())), name=str(data.get("name", "custom")))
+        grouped = sorted(c for columns in spec.groups.values() for c in columns)
+        if grouped != sorted(spec.raw_columns) or set(spec.binned) - set(spec.numeric):
+            raise ValueError("feature spec's reason groups or bins do not match its features")
+        if any(kind not in COVARIATE_KINDS for kind in spec.covariates.values()):
+            raise ValueError("feature spec has a covariate of an unknown kind")
+        return spec
+
+
+KAGGLE = FeatureSpec(NUMERIC, BINARY, CATEGORICAL, BINNED, GROUPS)  # the built-in preset
+
+
+def spec_for(schema: Schema, booked_has_time: bool = True) -> FeatureSpec:
+    """The features of an export read through ``schema``: the Kaggle layout's causal features, less
+    those whose role is absent (and ``booking_hour`` when ``booked_has_time`` is False: an export
+    that records the booking's day only), plus :data:`APPOINTMENT_HOUR` and one feature per
+    covariate, each its own reason group. In the Kaggle layout's column order where the two share a
+    feature, so the Kaggle file read through a schema naming its columns gives the same matrix."""
+    def present(feature: str) -> bool:
+        if feature == "booking_hour":
+            return booked_has_time
+        return any(schema.has(role) for role in NEEDS_ROLE.get(feature, (feature,))) if feature in NEEDS_ROLE else True
+
+    history_numeric = [n for n in NUMERIC if n not in ("lead_days", "age", "booking_hour")]
+    numeric = {n: NUMERIC[n] for n in ("lead_days", "age", "booking_hour") if present(n)}
+    numeric.update({n: NUMERIC[n] for n in history_numeric})
+    if present(APPOINTMENT_HOUR):
+        numeric[APPOINTMENT_HOUR] = "identity"
+    numeric.update({c: "identity" for c in schema.numeric})
+    binary = ("same_day", *(["male"] if present("male") else []), "first_appointment", "previous_no_show",
+              *schema.flags, *([S.SMS_RECEIVED] if present(S.SMS_RECEIVED) else []))
+    categorical = ("weekday", "booking_weekday", *schema.categorical)
+    binned = {n: e for n, e in BINNED.items() if n in numeric}
+    if APPOINTMENT_HOUR in numeric:
+        binned[APPOINTMENT_HOUR] = APPOINTMENT_HOUR_EDGES
+    builtin = (*numeric, *binary, *categorical)
+    groups = {}
+    for group, columns in GROUPS.items():
+        kept = tuple(c for c in columns if c in builtin and c not in schema.covariates)
+        if kept and group not in ("neighbourhood", "scholarship", "conditions"):
+            groups[group] = kept
+    if APPOINTMENT_HOUR in numeric:
+        groups["appointment_time"] = (APPOINTMENT_HOUR,)
+    kinds = {**{c: "flag" for c in schema.flags}, **{c: "categorical" for c in schema.categorical},
+             **{c: "numeric" for c in schema.numeric}}
+    for column in schema.covariates:
+        groups[column if column not in groups else f"{column} (column)"] = (column,)
+    absent = tuple(n for n in (*NUMERIC, *BINARY, APPOINTMENT_HOUR)
+                   if n in (*NEEDS_ROLE, "booking_hour") and not present(n))
+    return FeatureSpec(numeric, binary, categorical, binned, groups, kinds, absent, schema.name)
+
+
+def booked_has_time(frame: pl.DataFrame, schema: Schema) -> bool:
+    """Whether an export's booking time stamps carry a time of day (its format has hours, or,
+    read as ISO 8601, some booking is not at midnight): else ``booking_hour`` means nothing."""
+    fmt = schema.formats.get("booked_at")
+    if fmt is not None:
+        return any(d in fmt for d in ("%H", "%I", "%T", "%R", "%X", "%c"))
+    stamps = frame[S.SCHEDULED_DAY]
+    return bool((stamps != stamps.dt.truncate("1d")).any())
+
+
+def spec_of(frame: pl.DataFrame, schema: Schema | None) -> FeatureSpec:
+    """The features of a loaded frame: :data:`KAGGLE` for the Kaggle layout (``schema`` None),
+    else :func:`spec_for` its schema."""
+    return KAGGLE if schema is None else spec_for(schema, booked_has_time(frame, schema))
+
 
 HISTORY = ("prior_appointments", "prior_no_shows", "previous_no_show", "days_since_previous", "days_since_first",
            "same_day_appointments", "session_appointments", "booked_ahead")
@@ -208,7 +345,8 @@ def _bookings_before(patient: np.ndarray, booked_day: np.ndarray, query_patient:
     return count.astype(np.int32)
 
 
-def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past: pl.DataFrame | None = None) -> pl.DataFrame:
+def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past: pl.DataFrame | None = None,
+                 spec: FeatureSpec | None = None) -> pl.DataFrame:
     """Named, unscaled features of every appointment in ``frame``.
 
     Parameters
@@ -222,10 +360,12 @@ def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past:
 
     Returns
     -------
-    Frame of ``frame.height`` rows with the columns of :data:`NUMERIC`, :data:`BINARY` and
-    :data:`CATEGORICAL`. Units: days for ``lead_days`` and ``days_since_previous``, hours (0-23,
-    UTC) for ``booking_hour``, years for ``age``.
+    Frame of ``frame.height`` rows with ``spec.raw_columns`` (default: the Kaggle layout's,
+    :data:`NUMERIC`, :data:`BINARY` and :data:`CATEGORICAL`). Units: days for ``lead_days`` and
+    ``days_since_previous``, hours (0-23, UTC in the Kaggle file, the clinic's wall clock in an
+    export) for ``booking_hour`` and ``appointment_hour``, years for ``age``.
     """
+    spec = KAGGLE if spec is None else spec
     if history is not None and history.height and S.APPOINTMENT_ID in history.columns and S.APPOINTMENT_ID in frame.columns:
         # A clinic passes its whole export as history, scored rows included: an appointment in both
         # is one appointment, counted once (as a scored row), never as its own history.
@@ -243,22 +383,29 @@ def raw_features(frame: pl.DataFrame, history: pl.DataFrame | None = None, past:
     prior = pl.col("prior_appointments")
     # One pass over the appointment's own columns and its history's, side by side (no copy).
     both = pl.concat([frame, past], how="horizontal")
-    return both.select(
-        lead.alias("lead_days"),
-        pl.col(S.AGE).cast(pl.Float64).alias("age"),
-        pl.col(S.SCHEDULED_DAY).dt.hour().cast(pl.Float64).alias("booking_hour"),
-        (lead == 0).cast(pl.Int8).alias("same_day"),
-        (pl.col(S.GENDER) == "M").cast(pl.Int8).alias("male"),
-        *[pl.col(c).cast(pl.Int8) for c in S.FLAG_COLUMNS],
-        pl.col(S.APPOINTMENT_DATE).dt.weekday().cast(pl.String).alias("weekday"),
-        pl.col(S.SCHEDULED_DAY).dt.weekday().cast(pl.String).alias("booking_weekday"),
-        pl.col(S.HANDICAP).cast(pl.String).alias("handicap"),
-        pl.col(S.NEIGHBOURHOOD).alias("neighbourhood"),
-        *[pl.col(c) for c in HISTORY if c != "days_since_previous"],
-        pl.when(prior > 0).then(pl.col("prior_no_shows") / prior).otherwise(0.0).alias("prior_no_show_rate"),
-        pl.col("days_since_previous").fill_null(0),
-        (prior == 0).cast(pl.Int8).alias("first_appointment"),
-    ).select(*NUMERIC, *BINARY, *CATEGORICAL)
+    expressions = {
+        "lead_days": lead,
+        "age": pl.col(S.AGE).cast(pl.Float64),
+        "booking_hour": pl.col(S.SCHEDULED_DAY).dt.hour().cast(pl.Float64),
+        APPOINTMENT_HOUR: pl.col(APPOINTMENT_TIME).cast(pl.Float64),
+        "same_day": (lead == 0).cast(pl.Int8),
+        "male": (pl.col(S.GENDER) == "M").cast(pl.Int8),
+        **{c: pl.col(c).cast(pl.Int8) for c in S.FLAG_COLUMNS},
+        "weekday": pl.col(S.APPOINTMENT_DATE).dt.weekday().cast(pl.String),
+        "booking_weekday": pl.col(S.SCHEDULED_DAY).dt.weekday().cast(pl.String),
+        "handicap": pl.col(S.HANDICAP).cast(pl.String),
+        "neighbourhood": pl.col(S.NEIGHBOURHOOD),
+        **{c: pl.col(c) for c in HISTORY if c != "days_since_previous"},
+        "prior_no_show_rate": pl.when(prior > 0).then(pl.col("prior_no_shows") / prior).otherwise(0.0),
+        "days_since_previous": pl.col("days_since_previous").fill_null(0),
+        "first_appointment": (prior == 0).cast(pl.Int8),
+    }
+    for column, kind in spec.covariates.items():  # a schema's covariates, under their own names
+        expressions[column] = pl.col(column).cast(_COVARIATE_DTYPES[kind])
+    return both.select(expressions[name].alias(name) for name in spec.raw_columns)
+
+
+_COVARIATE_DTYPES = {"flag": pl.Int8, "categorical": pl.String, "numeric": pl.Float64}
 
 
 Moments = tuple[int, float, float]  # (n, mean, sum of squared deviations) of one numeric feature
@@ -316,6 +463,7 @@ class FeaturePipeline:
     """
 
     min_category_count: int = 20
+    spec: FeatureSpec = KAGGLE
     means: dict[str, float] = field(default_factory=dict)
     stds: dict[str, float] = field(default_factory=dict)
     vocabularies: dict[str, list[str]] = field(default_factory=dict)
@@ -334,19 +482,19 @@ class FeaturePipeline:
         Means and variances are merged across chunks with Chan et al.'s pairwise formula; for one
         chunk the result is bit-identical to ``numpy.mean`` and ``numpy.std``.
         """
-        return self.fit_statistics(self.statistics(chunks))
+        return self.fit_statistics(self.statistics(chunks, self.spec))
 
     @staticmethod
-    def statistics(chunks) -> dict:
+    def statistics(chunks, spec: FeatureSpec = KAGGLE) -> dict:
         """What fitting needs of the training rows given in pieces, as plain JSON-able values:
         ``{"moments": {numeric: [n, mean, M2]}, "counts": {categorical: {value: rows}}}``.
         Statistics of disjoint row sets combine with :meth:`merge_statistics`."""
-        moments = {name: (0, 0.0, 0.0) for name in NUMERIC}
-        counts: dict[str, dict[str, int]] = {name: {} for name in CATEGORICAL}
+        moments = {name: (0, 0.0, 0.0) for name in spec.numeric}
+        counts: dict[str, dict[str, int]] = {name: {} for name in spec.categorical}
         for raw in chunks:
-            for name, how in NUMERIC.items():
+            for name, how in spec.numeric.items():
                 moments[name] = _merge_moments(moments[name], _transform(raw[name].to_numpy().astype(np.float64), how))
-            for name in CATEGORICAL:
+            for name in spec.categorical:
                 for value, count in raw[name].value_counts().iter_rows():
                     counts[name][value] = counts[name].get(value, 0) + count
         return {"moments": {k: [int(n), float(m), float(m2)] for k, (n, m, m2) in moments.items()}, "counts": counts}
@@ -355,12 +503,12 @@ class FeaturePipeline:
     def merge_statistics(parts: list[dict]) -> dict:
         """The :meth:`statistics` of the union of disjoint row sets, from each set's, in order
         (data-parallel training: each process's training rows)."""
-        moments = {name: (0, 0.0, 0.0) for name in NUMERIC}
-        counts: dict[str, dict[str, int]] = {name: {} for name in CATEGORICAL}
+        moments = {name: (0, 0.0, 0.0) for name in parts[0]["moments"]}
+        counts: dict[str, dict[str, int]] = {name: {} for name in parts[0]["counts"]}
         for part in parts:
-            for name in NUMERIC:
+            for name in moments:
                 moments[name] = _combine_moments(moments[name], tuple(part["moments"][name]))
-            for name in CATEGORICAL:
+            for name in counts:
                 for value, count in part["counts"][name].items():
                     counts[name][value] = counts[name].get(value, 0) + count
         return {"moments": {k: list(v) for k, v in moments.items()}, "counts": counts}
@@ -372,17 +520,17 @@ class FeaturePipeline:
             std = float(np.sqrt(m2 / n)) if n else 0.0
             # A constant column leaves rounding noise (~1e-16) in m2: scale it by 1, not by the noise.
             self.stds[name] = std if std > 1e-9 * max(1.0, abs(mean)) else 1.0
-        for name in CATEGORICAL:
+        for name in self.spec.categorical:
             self.vocabularies[name] = sorted(v for v, c in statistics["counts"][name].items()
                                              if c >= self.min_category_count and v != OTHER)
         return self
 
     @property
     def feature_names(self) -> list[str]:
-        names = [*NUMERIC, *BINARY]
-        for name in CATEGORICAL:
+        names = [*self.spec.numeric, *self.spec.binary]
+        for name in self.spec.categorical:
             names += [f"{name}={v}" for v in self.vocabularies[name]] + [f"{name}={OTHER}"]
-        for name, edges in BINNED.items():
+        for name, edges in self.spec.binned.items():
             names += [f"{name}<{edges[0]:g}"] + [f"{name}>={e:g}" for e in edges]
         return names
 
@@ -390,16 +538,17 @@ class FeaturePipeline:
         """Compact features of ``raw``: the dense columns in ``dtype``, one-hot groups as codes."""
         if not self.is_fitted:
             raise RuntimeError("FeaturePipeline.encode called before fit")
-        dense = np.empty((raw.height, len(NUMERIC) + len(BINARY)), dtype=dtype)
-        for j, (name, how) in enumerate(NUMERIC.items()):
+        spec = self.spec
+        dense = np.empty((raw.height, len(spec.numeric) + len(spec.binary)), dtype=dtype)
+        for j, (name, how) in enumerate(spec.numeric.items()):
             values = _transform(raw[name].to_numpy().astype(np.float64), how)
             dense[:, j] = (values - self.means[name]) / self.stds[name]
-        dense[:, len(NUMERIC):] = raw.select(BINARY).to_numpy()
+        dense[:, len(spec.numeric):] = raw.select(spec.binary).to_numpy()
         hot, offset = [], dense.shape[1]
-        for name in CATEGORICAL:
+        for name in spec.categorical:
             hot.append(offset + category_codes(raw[name], self.vocabularies[name]))
             offset += len(self.vocabularies[name]) + 1
-        for name, edges in BINNED.items():
+        for name, edges in spec.binned.items():
             hot.append(offset + np.searchsorted(np.asarray(edges, dtype=np.float64), raw[name].to_numpy(), side="right"))
             offset += len(edges) + 1
         return Encoded(dense, np.column_stack(hot).astype(np.int16), offset)
@@ -409,25 +558,31 @@ class FeaturePipeline:
         return self.encode(raw, dtype).to_array(dtype)
 
     def to_dict(self) -> dict:
+        """Plain JSON; a schema's feature spec under ``spec`` (the Kaggle preset's is implied, so
+        its model files stay as they were)."""
+        spec = self.spec
         return {
             "min_category_count": self.min_category_count,
-            "numeric": NUMERIC,
-            "binary": list(BINARY),
-            "binned": {k: list(v) for k, v in BINNED.items()},
+            "numeric": dict(spec.numeric),
+            "binary": list(spec.binary),
+            "binned": {k: list(v) for k, v in spec.binned.items()},
             "means": self.means,
             "stds": self.stds,
             "vocabularies": self.vocabularies,
+            **({} if spec == KAGGLE else {"spec": spec.to_dict()}),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> "FeaturePipeline":
         """Rebuild a fitted pipeline; raises ValueError if it was saved with another feature list."""
-        binned = {k: list(v) for k, v in BINNED.items()}
-        if data.get("numeric") != NUMERIC or data.get("binary") != list(BINARY) or data.get("binned") != binned:
+        spec = FeatureSpec.from_dict(data["spec"]) if "spec" in data else KAGGLE
+        binned = {k: list(v) for k, v in spec.binned.items()}
+        if data.get("numeric") != dict(spec.numeric) or data.get("binary") != list(spec.binary) or data.get("binned") != binned:
             raise ValueError("feature pipeline was saved with a different feature list")
-        if set(data.get("vocabularies", {})) != set(CATEGORICAL):
+        if set(data.get("vocabularies", {})) != set(spec.categorical):
             raise ValueError("feature pipeline has different categorical features")
         return cls(
+            spec=spec,
             min_category_count=int(data["min_category_count"]),
             means={k: float(v) for k, v in data["means"].items()},
             stds={k: float(v) for k, v in data["stds"].items()},

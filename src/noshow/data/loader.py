@@ -25,7 +25,9 @@ from pathlib import Path
 
 import polars as pl
 
+from noshow.data import roles
 from noshow.data import schema as S
+from noshow.data.schema_file import Schema
 from noshow.errors import NoshowError
 
 DATA_ENV = "NOSHOW_DATA"
@@ -60,6 +62,7 @@ class Appointments:
     synthetic: bool = False
     quirks: list[Quirk] = field(default_factory=list)
     text_format: "TextFormat | None" = None  # how the file was read (None: not read from a file)
+    schema: "Schema | None" = None  # the schema file it was read through (None: the Kaggle layout)
 
     @property
     def has_label(self) -> bool:
@@ -151,14 +154,15 @@ def decode(path, raw: bytes, encoding: str | None = None) -> tuple[str, str]:
         return raw.decode("latin-1"), "latin-1"
 
 
-def detect_separator(path, header: str, separator: str | None = None) -> str:
-    """The field separator: given, or the one that splits the header into the most known columns."""
+def detect_separator(path, header: str, separator: str | None = None, known=None) -> str:
+    """The field separator: given, or the one that splits the header into the most ``known``
+    columns (default: the Kaggle layout's)."""
     if separator is not None:
         separator = "\t" if separator in ("tab", "\\t") else separator
         if len(separator) != 1 or separator in "\"\r\n":
             raise NoshowError(f"{path}: --sep must be one character, such as ',' ';' or tab (got {separator!r})")
         return separator
-    known = set(S.ALL_COLUMNS) | {S.TRUE_PROBABILITY}
+    known = set(S.ALL_COLUMNS) | {S.TRUE_PROBABILITY} if known is None else set(known)
     found = {sep: len(known & {f.strip().strip('"') for f in header.split(sep)}) for sep in SEPARATORS}
     best = max(found.values())
     winners = [sep for sep, n in found.items() if n == best]
@@ -201,21 +205,22 @@ def check_shape(path: str | os.PathLike, text: str, separator: str = ",") -> Non
 
 
 def read_text_frame(path: str | os.PathLike, encoding: str | None = None,
-                    separator: str | None = None) -> tuple[pl.DataFrame, TextFormat]:
+                    separator: str | None = None, known=None) -> tuple[pl.DataFrame, TextFormat]:
     """Read the file as an all-string frame, checking only that it is a well-formed CSV; return it
-    with the encoding and separator it was read with."""
-    return text_frame_from_bytes(path, read_bytes(path), encoding, separator)
+    with the encoding and separator it was read with (``known``: the columns expected, which
+    tell the separator)."""
+    return text_frame_from_bytes(path, read_bytes(path), encoding, separator, known)
 
 
 def text_frame_from_bytes(path, raw: bytes, encoding: str | None = None,
-                          separator: str | None = None) -> tuple[pl.DataFrame, TextFormat]:
+                          separator: str | None = None, known=None) -> tuple[pl.DataFrame, TextFormat]:
     """:func:`read_text_frame` of a file's uncompressed bytes; ``path`` names it in messages."""
     text, used = decode(path, raw, encoding)
     if "\0" in text:
         offset = text.index("\0")
         raise NoshowError(f"{path}: text holds a NUL character at offset {offset}")
     header = text.split("\n", 1)[0]
-    separator = detect_separator(path, header, separator)
+    separator = detect_separator(path, header, separator, known)
     check_shape(path, text, separator)
     try:
         frame = pl.read_csv(io.BytesIO(text.encode("utf-8")), separator=separator, infer_schema=False,
@@ -499,33 +504,44 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def load(path: str | os.PathLike, *, require_label: bool = True, encoding: str | None = None,
-         separator: str | None = None) -> Appointments:
+         separator: str | None = None, schema: Schema | None = None) -> Appointments:
     """Load and validate an appointments file.
 
     Parameters
     ----------
-    path : CSV file, plain or gzip-compressed, in the Kaggle schema.
-    require_label : whether the ``No-show`` column must be present (training and evaluation).
+    path : CSV file, plain or gzip-compressed, in the Kaggle layout or described by ``schema``; or
+        an HL7 FHIR R4 export (NDJSON files, or a folder of them: :mod:`noshow.data.fhir`), read
+        through ``schema`` or else its default one. Errors in a FHIR table's values name the
+        appointment's number in the export as its line.
+    require_label : whether the outcome (``No-show``) column must be present (training and evaluation).
     encoding, separator : the file's text encoding and field separator; detected when None.
+    schema : a clinic's schema file (:mod:`noshow.data.schema_file`); None for the Kaggle layout.
 
     Raises
     ------
     NoshowError : on any problem with the file, naming the file, column and line.
     """
-    text, text_format = read_text_frame(path, encoding, separator)
-    return _validated(path, text, require_label, file_sha256(path), text_format)
+    from noshow.data import fhir
+
+    if fhir.is_fhir(path):  # an HL7 FHIR R4 export, read as a table through its schema
+        table = fhir.flat_table(path)
+        return _validated(path, table, require_label, fhir.sha256(path), None, first_line=1,
+                          schema=schema or fhir.default_schema(table))
+    text, text_format = read_text_frame(path, encoding, separator, _known(schema))
+    return _validated(path, text, require_label, file_sha256(path), text_format, schema=schema)
 
 
 def load_bytes(raw: bytes, name: str, *, require_label: bool = False, encoding: str | None = None,
-               separator: str | None = None) -> Appointments:
+               separator: str | None = None, schema: Schema | None = None) -> Appointments:
     """:func:`load` of a file's bytes (plain or gzip) received rather than read, e.g. uploaded;
     ``name`` stands for the path in messages, which are otherwise the same."""
     sha256 = hashlib.sha256(raw).hexdigest()
-    text, text_format = text_frame_from_bytes(name, unpacked(name, raw), encoding, separator)
-    return _validated(name, text, require_label, sha256, text_format)
+    text, text_format = text_frame_from_bytes(name, unpacked(name, raw), encoding, separator, _known(schema))
+    return _validated(name, text, require_label, sha256, text_format, schema=schema)
 
 
-def load_records(records: list[dict], name: str, *, require_label: bool = False) -> Appointments:
+def load_records(records: list[dict], name: str, *, require_label: bool = False,
+                 schema: Schema | None = None) -> Appointments:
     """Validate appointments given as records (column name -> value, e.g. parsed JSON) exactly as
     the rows of a file: every value is read as the text a CSV would hold (numbers as written,
     ``null`` as missing), so a bad value gets the message a file would get, ``line N`` naming the
@@ -534,7 +550,18 @@ def load_records(records: list[dict], name: str, *, require_label: bool = False)
     text = pl.DataFrame({c: [_as_text(record.get(c)) for record in records] for c in columns},
                         schema={c: pl.String for c in columns})
     digest = hashlib.sha256(json.dumps(records, sort_keys=True, default=str).encode()).hexdigest()
-    return _validated(name, text, require_label, digest, None, first_line=1)
+    return _validated(name, text, require_label, digest, None, first_line=1, schema=schema)
+
+
+def load_bundle(bundle: dict, name: str, *, require_label: bool = False, schema: Schema | None = None) -> Appointments:
+    """Validate the appointments of a FHIR ``Bundle`` (e.g. a request's JSON body) as an export's
+    rows (:mod:`noshow.data.fhir`), through ``schema`` or else the FHIR default."""
+    from noshow.data import fhir
+
+    table = fhir.table_of(fhir.bundle_resources(bundle, name), name)
+    digest = hashlib.sha256(json.dumps(bundle, sort_keys=True).encode()).hexdigest()
+    return _validated(name, table, require_label, digest, None, first_line=1,
+                      schema=schema or fhir.default_schema(table))
 
 
 def _as_text(value) -> str | None:
@@ -544,15 +571,48 @@ def _as_text(value) -> str | None:
     return json.dumps(value)
 
 
+def _known(schema: Schema | None):
+    """The columns a file read through ``schema`` is expected to have (None: the Kaggle layout's)."""
+    return None if schema is None else roles.mapped_columns(schema, require_label=True)
+
+
 def _validated(path, text: pl.DataFrame, require_label: bool, sha256: str, text_format: "TextFormat | None",
-               first_line: int = FIRST_DATA_LINE) -> Appointments:
+               first_line: int = FIRST_DATA_LINE, schema: Schema | None = None) -> Appointments:
     """The checks every loaded table passes: columns, at least one row, every value typed."""
-    required = S.ALL_COLUMNS if require_label else S.FEATURE_COLUMNS
+    if schema is None:
+        required = S.ALL_COLUMNS if require_label else S.FEATURE_COLUMNS
+    else:
+        required = roles.mapped_columns(schema, require_label)
     check_columns(path, text.columns, required)
     if text.height == 0:
         raise NoshowError(f"{path}: the header has no data rows below it")
-    frame, quirks = typed_frame(path, text, require_label, first_line)
-    return Appointments(frame=frame, source=str(path), sha256=sha256, quirks=quirks, text_format=text_format)
+    if schema is None:
+        frame, quirks = typed_frame(path, text, require_label, first_line)
+    else:
+        frame, quirks = export_typed_frame(path, text, schema, require_label, first_line)
+        if frame.height == 0:
+            raise NoshowError(f"{path}: no row is left once the outcomes left out are removed")
+    return Appointments(frame=frame, source=str(path), sha256=sha256, quirks=quirks, text_format=text_format,
+                        schema=schema)
+
+
+def export_typed_frame(path, text: pl.DataFrame, schema: Schema, require_label: bool = True,
+                       first_line: int = FIRST_DATA_LINE) -> tuple[pl.DataFrame, list[Quirk]]:
+    """:func:`typed_frame` of an export read through ``schema`` (:func:`noshow.data.roles.export_frame`),
+    with its patient keys; a value that does not fit is a :class:`NoshowError` naming the column
+    and the file line."""
+    where = Location(path, first_line)
+    try:
+        frame, counted = roles.export_frame(text, schema, require_label)
+    except roles.Misfit as misfit:
+        found = "blank" if misfit.text is None else repr(misfit.text)
+        raise NoshowError(f"{where}: column {misfit.column}, line {where.line(misfit.index)}: "
+                          f"{found} is not {misfit.what}") from None
+    keys, n_exponent = patient_keys(frame[S.PATIENT_ID], where)
+    frame = frame.with_columns(keys.alias(S.PATIENT_KEY))
+    quirks = [Quirk(name, count, handling) for name, count, handling in counted]
+    quirks.append(Quirk("patient ID in exponent form", n_exponent, "kept as text, written in plain decimal"))
+    return frame, quirks
 
 
 def duplicate_ids(data: Appointments, shown: int = 5) -> tuple[int, list[int]]:
@@ -579,7 +639,8 @@ def check_trainable(data: Appointments, min_rows: int = 50, min_per_class: int =
     if duplicates:
         raise NoshowError(duplicates + "; an appointment must appear once to be learnt from once")
     if not data.has_label:
-        raise NoshowError(f"{data.source}: missing column '{S.LABEL}' needed for training")
+        label = S.LABEL if data.schema is None else data.schema.columns.get("outcome", "(the outcome role)")
+        raise NoshowError(f"{data.source}: missing column '{label}' needed for training")
     if len(data) < min_rows:
         raise NoshowError(
             f"{data.source}: {len(data)} rows is too few to train (at least {min_rows} needed)"
@@ -597,6 +658,10 @@ def check_trainable(data: Appointments, min_rows: int = 50, min_per_class: int =
 # Summary (noshow check)
 
 
+# The optional roles whose absence `check` names (age and birth date are one fact: the age).
+OPTIONAL_SHOWN = ("appointment_time", "age", "gender", "reminder_sent")
+
+
 def summarize(data: Appointments) -> dict:
     """Plain-data summary of a loaded file: rows, rate, date range, patients and quirks."""
     frame = data.frame
@@ -606,13 +671,18 @@ def summarize(data: Appointments) -> dict:
         "sha256": data.sha256,
         "rows": frame.height,
         "patients": frame[S.PATIENT_KEY].n_unique(),
-        "neighbourhoods": frame[S.NEIGHBOURHOOD].n_unique(),
+        **({"neighbourhoods": frame[S.NEIGHBOURHOOD].n_unique()} if S.NEIGHBOURHOOD in frame.columns else {}),
         "appointment_days": [str(frame[S.APPOINTMENT_DATE].min()), str(frame[S.APPOINTMENT_DATE].max())],
         "scheduled_days": [str(frame[S.SCHEDULED_DATE].min()), str(frame[S.SCHEDULED_DATE].max())],
         "same_day_share": float((frame[S.APPOINTMENT_DATE] <= frame[S.SCHEDULED_DATE]).mean()),
         "quirks": [{"name": q.name, "count": q.count, "handling": q.handling} for q in data.quirks],
         "duplicate_appointment_ids": duplicate_ids(data)[0],
     }
+    if data.schema is not None:
+        summary["schema"] = data.schema.name
+        summary["roles_absent"] = [r for r in OPTIONAL_SHOWN if not data.schema.has(r)
+                                   and not (r == "age" and data.schema.has("birth_date"))]
+        summary["covariates"] = {c: str(frame[c].dtype) for c in data.schema.covariates}
     if data.text_format is not None:
         summary["encoding"] = data.text_format.encoding
         summary["separator"] = SEPARATORS.get(data.text_format.separator, data.text_format.separator)
@@ -639,10 +709,14 @@ def format_summary(summary: dict) -> str:
         f"appointment days:  {first} .. {last}",
         f"scheduled days:    {summary['scheduled_days'][0]} .. {summary['scheduled_days'][1]}",
         f"patients:          {summary['patients']:,}",
-        f"neighbourhoods:    {summary['neighbourhoods']}",
+        *([f"neighbourhoods:    {summary['neighbourhoods']}"] if "neighbourhoods" in summary else []),
         f"same-day bookings: {summary['same_day_share']:.1%}",
         f"duplicate IDs:     {summary['duplicate_appointment_ids']:,}",
     ]
+    if "schema" in summary:
+        lines.append(f"schema:            {summary['schema']}; covariates: {', '.join(summary['covariates']) or 'none'}")
+        if summary["roles_absent"]:
+            lines.append(f"absent roles:      {', '.join(summary['roles_absent'])} (their features are left out)")
     if "encoding" in summary:
         lines.append(f"read as:           {summary['encoding']}, {summary['separator']}-separated")
     lines.append("quirks:")

@@ -10,7 +10,7 @@ import polars as pl
 
 from noshow.data import schema as S
 from noshow.data.encoded import Encoded
-from noshow.data.features import FeaturePipeline, raw_features
+from noshow.data.features import FeaturePipeline, raw_features, spec_of
 from noshow.data.loader import Appointments, check_trainable
 from noshow.data.splits import Split, make_split
 from noshow.errors import NoshowError
@@ -45,12 +45,13 @@ def prepare(data: Appointments, split: str = "random", split_seed: int = 0, dtyp
     ``hold_out_test=False`` prepares a model for use: no test part, every row but the validation
     part trains (see :mod:`noshow.data.splits`)."""
     check_trainable(data)
-    raw = raw_features(data.frame)
+    spec = spec_of(data.frame, data.schema)
+    raw = raw_features(data.frame, spec=spec)
     parts = make_split(data.frame, split, split_seed, hold_out_test)
     for name, idx in (("training", parts.train), ("validation", parts.val)):
         labels = data.frame[S.TARGET].to_numpy()[idx]
         if len(np.unique(labels)) < 2:
             raise NoshowError(f"{data.source}: the {name} part of the {split} split has one class only")
-    pipeline = FeaturePipeline().fit(raw[parts.train])
+    pipeline = FeaturePipeline(spec=spec).fit(raw[parts.train])
     features = pipeline.encode(raw, dtype=np.dtype(dtype))
     return Prepared(data, parts, pipeline, features, data.frame[S.TARGET].to_numpy().astype(np.int64), raw)

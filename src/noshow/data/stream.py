@@ -33,10 +33,12 @@ import polars as pl
 
 from noshow.data import schema as S
 from noshow.data.splits import TEST_FRACTION, VAL_FRACTION
-from noshow.data.loader import FIRST_DATA_LINE, GZIP_MAGIC, check_columns, typed_frame
+from noshow.data import roles
+from noshow.data.loader import FIRST_DATA_LINE, GZIP_MAGIC, SEPARATORS, check_columns, export_typed_frame, typed_frame
+from noshow.data.schema_file import Schema
 from noshow.data.encoded import ChunkStore
 from noshow.errors import NoshowError
-from noshow.data.features import HISTORY_INPUTS, FeaturePipeline, history_arrays, history_frame, raw_features
+from noshow.data.features import HISTORY_INPUTS, FeaturePipeline, history_arrays, history_frame, raw_features, spec_of
 
 PART = "_part"  # 0: train, 1: validation, 2: test
 # The same shares of rows as the in-memory splits: the test fraction of all rows, then the
@@ -50,8 +52,11 @@ READ_BYTES = 1 << 20  # Arrow's read block: its reader buffers tens of blocks (s
 BLOCK_ROWS = 250_000  # ...and are gathered into frames of this many rows for polars.
 
 
-def typed_batches(path: str | Path, block_rows: int = BLOCK_ROWS, read_bytes: int = READ_BYTES):
-    """The file as typed polars frames of about ``block_rows`` rows each, read incrementally.
+def typed_batches(path: str | Path, block_rows: int = BLOCK_ROWS, read_bytes: int = READ_BYTES,
+                  schema: Schema | None = None):
+    """The file as typed polars frames of about ``block_rows`` rows each, read incrementally: the
+    Kaggle layout (comma-separated), or a clinic's export through ``schema`` (its separator the one
+    that splits the header into the most of the schema's columns), both UTF-8.
 
     Arrow's incremental CSV reader holds a bounded number of small blocks; polars' own streaming
     sinks buffered a growing share of the file here (279 MB at 10^6 rows, 454 MB at 3 x 10^6).
@@ -59,23 +64,34 @@ def typed_batches(path: str | Path, block_rows: int = BLOCK_ROWS, read_bytes: in
     import pyarrow as pa
     from pyarrow import csv
 
+    from noshow.data.fhir import is_fhir
+
     path = Path(path)
+    if is_fhir(path):
+        raise NoshowError(f"{path}: a FHIR export is read in memory, not streamed from disk (drop --stream)")
     if not path.is_file():
         raise NoshowError(f"{path}: file not found")
     try:
         gz = path.open("rb").read(2) == GZIP_MAGIC  # gzip by its magic number, as the loader does
         with (gzip.open(path, "rt", encoding="utf-8") if gz else path.open(encoding="utf-8")) as text:
-            header = text.readline().strip().split(",")
-        check_columns(path, header, S.ALL_COLUMNS)
+            line = text.readline().strip()
+        separator = ","
+        if schema is not None:
+            wanted = set(roles.mapped_columns(schema, require_label=True))
+            separator = max(SEPARATORS, key=lambda sep: len(wanted & set(line.split(sep))))
+        header = line.split(separator)
+        check_columns(path, header, S.ALL_COLUMNS if schema is None else roles.mapped_columns(schema, True))
         # Text only, empty fields as nulls: exactly what the in-memory loader hands to typed_frame.
         convert = csv.ConvertOptions(column_types={c: pa.string() for c in header}, strings_can_be_null=True,
                                      null_values=[""])
         reader = csv.open_csv(pa.input_stream(str(path), compression="gzip" if gz else None), read_options=csv.ReadOptions(block_size=read_bytes, use_threads=False),
-                              convert_options=convert)
+                              parse_options=csv.ParseOptions(delimiter=separator), convert_options=convert)
         pending, rows, first_line = [], 0, FIRST_DATA_LINE
 
         def typed() -> pl.DataFrame:
             text = pl.from_arrow(pa.Table.from_batches(pending))
+            if schema is not None:
+                return export_typed_frame(path, text, schema, first_line=first_line)[0]
             return typed_frame(path, text, first_line=first_line)[0]
 
         for batch in reader:
@@ -220,15 +236,15 @@ def patient_history(path: str | Path, folder: Path, block_rows: int = BLOCK_ROWS
 
 def parse_once(path: str | Path, folder: Path | None, history: PatientHistory, block_rows: int = BLOCK_ROWS,
                read_bytes: int = READ_BYTES, name: str = "typed", by_day: bool = False,
-               skip_ids: np.ndarray | None = None) -> list[Path]:
+               skip_ids: np.ndarray | None = None, schema: Schema | None = None) -> list[Path]:
     """Parse the CSV once: each typed block saved as Parquet in ``folder`` (LZ4; reading it back
     is far faster than parsing the text again; nothing is saved when ``folder`` is None), and each
     block's history inputs added to ``history``. With ``by_day``, each block is saved as one file
     per appointment day, ``<name>_<day number>_<block>.parquet``, with its rows' file positions in a
     ``_row`` column, so that whole days can be read back together. Rows whose ``AppointmentID`` is
-    in ``skip_ids`` are left out. Returns the files saved."""
+    in ``skip_ids`` are left out; ``schema`` as for :func:`typed_batches`. Returns the files saved."""
     files, offset = [], 0
-    for i, batch in enumerate(typed_batches(path, block_rows, read_bytes)):
+    for i, batch in enumerate(typed_batches(path, block_rows, read_bytes, schema)):
         if skip_ids is not None:
             batch = batch.filter(~pl.col(S.APPOINTMENT_ID).is_in(pl.Series(skip_ids).implode()))
         history.add(batch)
@@ -259,29 +275,31 @@ def _part(frame: pl.DataFrame, seed: int) -> pl.Series:
 
 
 def build_store(path: str | Path, folder: Path, dtype: str = "float32", seed: int = 0,
-                block_rows: int = BLOCK_ROWS, read_bytes: int = READ_BYTES, buckets: int | None = None
-                ) -> tuple[FeaturePipeline, dict[str, ChunkStore]]:
+                block_rows: int = BLOCK_ROWS, read_bytes: int = READ_BYTES, buckets: int | None = None,
+                schema: Schema | None = None) -> tuple[FeaturePipeline, dict[str, ChunkStore]]:
     """Out-of-core features of ``path`` in ``folder``: the fitted pipeline and a store per part.
 
     One parse of the text (:func:`parse_once`); the patient history out of core
     (:class:`PatientHistory`, ``buckets`` as there); raw features per typed block, saved, while the
-    pipeline learns from their training rows; then each block encoded.
+    pipeline learns from their training rows; then each block encoded. An export read through
+    ``schema`` gets the features its first block shows (:func:`~noshow.data.features.spec_of`).
     """
     history = PatientHistory(folder)
-    typed = parse_once(path, folder, history, block_rows, read_bytes)
+    typed = parse_once(path, folder, history, block_rows, read_bytes, schema=schema)
+    spec = spec_of(pl.read_parquet(typed[0]), schema) if typed else spec_of(pl.DataFrame(), None)
     blocks: list[Path] = []
 
     def training_rows():
         for i, past in enumerate(history.blocks(buckets=buckets)):
             frame = pl.read_parquet(typed[i])
             typed[i].unlink()
-            raw = (raw_features(frame, past=history_frame(past))
+            raw = (raw_features(frame, past=history_frame(past), spec=spec)
                    .with_columns(frame[S.TARGET], _part(frame, seed).alias(PART)))
             blocks.append(folder / f"raw_{i:05d}.parquet")
             raw.write_parquet(blocks[-1], compression="lz4")
             yield raw.filter(pl.col(PART) == 0)
 
-    pipeline = FeaturePipeline().fit_chunks(training_rows())
+    pipeline = FeaturePipeline(spec=spec).fit_chunks(training_rows())
     prefixes: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     for i, block in enumerate(blocks):
         raw = pl.read_parquet(block)

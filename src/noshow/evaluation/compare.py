@@ -21,12 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from noshow.data import schema as S
-from noshow.data.features import CATEGORICAL
 from noshow.data.loader import Appointments
 from noshow.errors import NoshowError
 from noshow.evaluation.metrics import (CALIBRATION_METRICS, CONFUSION, INTERVAL_METRICS, SCALAR_METRICS, average_precision,
                                       steady_f1_threshold, bootstrap_ci,
-                            classification_metrics)
+                            classification_metrics, calibration_fit, calibration_fit_ci)
 from noshow.clinic.calibration import expected_calibration_error, fit_calibrator
 from noshow.clinic.policies import Capacity
 from noshow.clinic.fairness import fairness_table, findings, subgroups
@@ -38,6 +37,7 @@ from noshow.training.worker import save_parts
 
 SCHEMA_VERSION = 1
 FAIRNESS_SHARE = 0.10  # the call list the fairness audit examines: 10% of each day's appointments
+CALIBRATION_MIN_CLASS = 10  # no-shows and shows a (sub)group needs for a calibration slope and intercept
 COST_METRICS = ("train_seconds", "epochs", "seconds_per_epoch", "seconds_to_95pct", "import_rss_mb", "peak_rss_mb")
 # The fields of metrics.json that measure the machine rather than the model: wall times and memory.
 # Every other field is identical when the same command and seed run again on the same machine.
@@ -272,7 +272,7 @@ def tree_inputs(X, pipeline) -> tuple[np.ndarray, np.ndarray]:
     trees took 20-50 s on the 170 one-hot columns and 3 s on these 24, with a PR AUC no lower.
     """
     codes, start = [], X.dense.shape[1]
-    for j, name in enumerate(CATEGORICAL):  # the first one-hot groups, in this order
+    for j, name in enumerate(pipeline.spec.categorical):  # the first one-hot groups, in this order
         codes.append(X.hot[:, j].astype(np.float64) - start)
         start += len(pipeline.vocabularies[name]) + 1
     columns = np.column_stack([X.dense.astype(np.float64), *codes])
@@ -322,17 +322,28 @@ def compare(data: Appointments, config: MLPConfig, split: str = "random", split_
                                          meanwhile=lambda: reference_runs(prepared, seed_list, bayes))
         twins = [twin_run(result, prepared, folder) for result in results]
     runs = twins + references + [rule_run(prepared)]
+    from noshow.evaluation.rolling import ORIGIN_DAYS, UPDATE_EPOCHS, rolling_both
+
+    rolling_started = time.perf_counter()
+    rolling = {"origin_days": ORIGIN_DAYS, "update_epochs": UPDATE_EPOCHS,
+               "twins": rolling_both(data, config, TWINS, threads)}
+    rolling["seconds"] = time.perf_counter() - rolling_started
     metrics = {
         "schema_version": SCHEMA_VERSION,
         "data": {"source": data.source, "synthetic": data.synthetic, "sha256": data.sha256, "rows": len(data),
                  "positive_rate": float(prepared.y.mean()), "split": split, "split_seed": split_seed,
-                 **prepared.split.sizes(), "seeds": seed_list, "n_features": prepared.features.width},
+                 **prepared.split.sizes(), "seeds": seed_list, "n_features": prepared.features.width,
+                 "first_day": str(data.frame[S.APPOINTMENT_DATE].min()),
+                 "last_day": str(data.frame[S.APPOINTMENT_DATE].max())},
         "config": config.to_dict(),
         "models": {run.name: run.summary() for run in runs},
         "reported": REPORTED,
         "twin_agreement": twin_agreement(twins),
         "machine": {**machine(), "threads": threads, "device": device, "twins_side_by_side": side_by_side},
         **clinic_evaluation(prepared, twins),
+        "calibration_fit": calibration_checks(prepared, twins),
+        "calibration_fit_min_class": CALIBRATION_MIN_CLASS,
+        "rolling_origin": rolling,
         "compare_seconds": time.perf_counter() - started,
     }
     curves = {run.name: run.test_probability for run in runs}
@@ -358,7 +369,7 @@ def clinic_evaluation(prepared: Prepared, twins: list[ModelRun]) -> dict:
     y = prepared.y[test]
     day = frame[S.APPOINTMENT_DATE].to_physical().to_numpy()
     ids = frame[S.APPOINTMENT_ID].to_numpy()
-    groups = subgroups(frame)
+    groups = subgroups(frame, prepared.data.schema)
     rule = D.rule_flags(prepared.raw)[test]
     out = {"decisions": {D.RULE_NAME: D.call_lists(y, rule, day, ids)}, "decision_curve": {}, "fairness": {},
            "fairness_findings": {}, "fairness_call_share": FAIRNESS_SHARE}
@@ -370,6 +381,37 @@ def clinic_evaluation(prepared: Prepared, twins: list[ModelRun]) -> dict:
         out["fairness"][run.name] = fairness_table(y, p, flagged, groups)
         out["fairness_findings"][run.name] = findings(out["fairness"][run.name], float(flagged.mean()))
     return out
+
+
+def calibration_checks(prepared: Prepared, twins: list[ModelRun]) -> dict:
+    """Calibration-in-the-large and slope (:func:`~noshow.evaluation.metrics.calibration_fit`) of
+    each twin's seed-0 calibrated test probabilities, with bootstrap 95% intervals, over all test
+    rows and in each audited subgroup (:func:`noshow.clinic.fairness.subgroups`, in the fairness
+    table's order). A group with fewer than :data:`CALIBRATION_MIN_CLASS` no-shows or shows gets
+    no fit (None): a slope fitted on a handful of events says nothing, and its resamples separate."""
+    test = prepared.split.test
+    y = prepared.y[test]
+    groups = subgroups(prepared.data.frame[test], prepared.data.schema)
+    out = {}
+    for run in twins:
+        p = run.test_probability
+        subgroup_rows = []
+        for attribute, labels in groups.items():
+            for group in sorted(set(labels.tolist()), key=str):
+                mask = labels == group
+                subgroup_rows.append({"attribute": attribute, "group": str(group),
+                                      **_calibration_with_ci(y[mask], p[mask])})
+        out[run.name] = {"overall": _calibration_with_ci(y, p), "subgroups": subgroup_rows}
+    return out
+
+
+def _calibration_with_ci(y: np.ndarray, p: np.ndarray) -> dict:
+    rows, no_shows = int(len(y)), int(y.sum())
+    if min(no_shows, rows - no_shows) < CALIBRATION_MIN_CLASS:
+        return {"rows": rows, "no_shows": no_shows, "intercept": None, "slope": None, "ci95": None}
+    fit = calibration_fit(y, p)
+    return {"rows": rows, "no_shows": no_shows, "intercept": fit["intercept"], "slope": fit["slope"],
+            "ci95": calibration_fit_ci(y, p)}
 
 
 def twin_agreement(twins: list[ModelRun]) -> dict:

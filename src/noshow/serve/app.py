@@ -11,6 +11,7 @@ message the command line prints) is 400, a body over the limit 413, a missing to
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 from pathlib import Path
@@ -26,6 +27,7 @@ from noshow.clinic.call_list import STYLE
 from noshow.errors import NoshowError
 from noshow.serve import schemas
 from noshow.serve.guard import LIST_STYLE, Guard
+from noshow.serve.store_api import require_analyst, add_store_routes, audit_list, user_of
 from noshow.serve.service import REQUEST, Service, Settings, model_facts, policy_from_query, policy_parameters, \
     rows_csv, rows_json
 
@@ -94,11 +96,17 @@ def _handle_errors(app: FastAPI) -> None:
         return _error(400, f"{where}: {first.get('msg', 'invalid request')}")
 
 
-async def _appointments(request: Request):
+async def _appointments(request: Request, service: Service):
     """The appointments a request carries: an uploaded CSV file (multipart field ``file``), a CSV
-    body (``text/csv``), or JSON records; all validated by the loader as files are."""
+    body (``text/csv``), JSON records, or a FHIR ``Bundle``; all validated by the loader as files are,
+    through the model's schema, and checked to fit the model."""
     from noshow.data import loader
-    from noshow.serve.service import parse_json, records_of
+
+    def fitted(data):
+        service.model.check_fits(data)
+        return data
+
+    schema = service.schema
 
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
@@ -108,11 +116,11 @@ async def _appointments(request: Request):
             raise NoshowError(f"{REQUEST}: no file in the form field 'file'")
         raw = await upload.read()
         name = os.path.basename(upload.filename or "upload.csv")
-        return await run_in_threadpool(loader.load_bytes, raw, name)
+        return await run_in_threadpool(lambda: fitted(loader.load_bytes(raw, name, schema=schema)))
     body = await request.body()
     if kind == CSV_TYPE:
-        return await run_in_threadpool(loader.load_bytes, body, REQUEST)
-    return await run_in_threadpool(lambda: loader.load_records(records_of(parse_json(body)), REQUEST))
+        return await run_in_threadpool(lambda: fitted(loader.load_bytes(body, REQUEST, schema=schema)))
+    return await run_in_threadpool(service.appointments_of_json, body)
 
 
 def _wants_csv(request: Request) -> bool:
@@ -168,8 +176,16 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     async def call_list(request: Request):
         policy = policy_from_query(dict(request.query_params))
         as_csv = _wants_csv(request)
-        data = await _appointments(request)
-        listed, info = await run_in_threadpool(service.call_list, data, policy, request.query_params.get("day"))
+        data = await _appointments(request, service)
+        user = user_of(request)
+        if as_csv and service.store is not None:
+            require_analyst(request)  # callers see the list on the page; analysts download it
+        listed, info = await run_in_threadpool(service.call_list, data, policy, request.query_params.get("day"),
+                                               user.name if user else "anonymous")
+        if service.store is not None:
+            await run_in_threadpool(audit_list, service, request, "download_list" if as_csv else "read_list",
+                                    sorted({datetime.date.fromisoformat(d["day"]) for d in info["days_in_file"]}
+                                           if not info["day"] else {datetime.date.fromisoformat(info["day"])}))
         if as_csv:
             return Response(rows_csv(listed), media_type=CSV_TYPE,
                             headers={"content-disposition": 'attachment; filename="call-list.csv"'})
@@ -184,9 +200,10 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         # The printable call list's look (predict --html), for the page's list: one stylesheet.
         return Response(STYLE, media_type="text/css")
 
+    add_store_routes(app, service, run_in_threadpool)
     app.mount("/page", StaticFiles(directory=PAGE), name="page")
     _add_schemas(app)
-    app.add_middleware(Guard, token=settings.token, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(Guard, token=settings.token, max_body_bytes=settings.max_body_bytes, store=service.store)
     return app
 
 

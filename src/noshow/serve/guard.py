@@ -47,23 +47,54 @@ async def _answer(send, status: int, message: str, headers: tuple = ()) -> None:
 
 
 class Guard:
-    """ASGI middleware: token check, then the body limit (see the module's docstring)."""
+    """ASGI middleware: token check, then the body limit (see the module's docstring).
 
-    def __init__(self, app, token: str | None, max_body_bytes: int):
-        self.app, self.token, self.max_body_bytes = app, token, max_body_bytes
+    With a store (``serve --db``), each person's own token (``noshow users add``) names them: the
+    request then carries its user in ``scope["state"]["user"]``. The service's one ``--token``
+    stays valid, as an analyst named "token"; a service with neither token nor users is open to
+    this machine, as before, its requests made by "anonymous" (an analyst)."""
+
+    def __init__(self, app, token: str | None, max_body_bytes: int, store=None):
+        self.app, self.token, self.max_body_bytes, self.store = app, token, max_body_bytes, store
         self._expected = f"Bearer {token}".encode() if token else None
+        self._has_users = False  # once a user exists, tokens are required (users are never removed)
 
     def authorized(self, headers: dict[bytes, bytes]) -> bool:
         given = headers.get(b"authorization", b"")
         return hmac.compare_digest(given, self._expected)
 
+    def identify(self, headers: dict[bytes, bytes]):
+        """The request's user (:class:`noshow.store.repository.User`), or None: refused."""
+        from noshow.store.repository import User, has_users, user_for_token
+
+        if self._expected and self.authorized(headers):
+            return User("token", "analyst")
+        given = headers.get(b"authorization", b"").decode("latin-1")
+        if self.store is not None and given.startswith("Bearer "):
+            found = user_for_token(self.store, given.removeprefix("Bearer ").strip())
+            if found is not None:
+                return found
+        if self._expected is None:
+            self._has_users = self._has_users or (self.store is not None and has_users(self.store))
+            if not self._has_users:
+                return User("anonymous", "analyst")
+        return None
+
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
-        if self._expected and not is_public(scope["path"]) and not self.authorized(headers):
-            return await _answer(send, 401, "missing or wrong token: send the header 'Authorization: Bearer <token>'",
-                                 ((b"www-authenticate", b"Bearer"),))
+        if not is_public(scope["path"]):
+            if self.store is None and self._expected is None:
+                user = None
+            else:
+                import anyio
+
+                user = await anyio.to_thread.run_sync(self.identify, headers)
+                if user is None:
+                    return await _answer(send, 401, "missing or wrong token: send the header 'Authorization: Bearer <token>'",
+                                         ((b"www-authenticate", b"Bearer"),))
+            scope.setdefault("state", {})["user"] = user
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             return await _answer(send, 413, BodyTooLarge(self.max_body_bytes).detail)

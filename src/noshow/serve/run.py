@@ -30,7 +30,7 @@ def check_exposure(host: str, token: str | None) -> None:
     """Refuse to listen beyond this machine without a token."""
     if not is_loopback(host) and not token:
         raise NoshowError(f"--host {host}: other machines could reach the service; set a token with --token or "
-                          f"${TOKEN_ENV} (requests then need 'Authorization: Bearer <token>'), or keep the default "
+                          f"${TOKEN_ENV} (or add users to --db with noshow users add) (requests then need 'Authorization: Bearer <token>'), or keep the default "
                           f"--host 127.0.0.1")
 
 
@@ -40,8 +40,9 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1, access_log
 
     from noshow.serve.app import SETTINGS_ENV, create_app
 
-    check_exposure(host, settings.token)
     service = Service(settings)
+    # People's own tokens (noshow users add) guard a store's service as the one --token does.
+    check_exposure(host, settings.token or _has_users(service))
     # Bound here, for one worker as for several: a port in use is then a one-line error too.
     sock = listening_socket(host, port)
     # uvicorn says where it listens only when it binds the socket itself.
@@ -61,6 +62,12 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1, access_log
 
     config = uvicorn.Config("noshow.serve.app:app_from_environment", factory=True, workers=workers, **options)
     Multiprocess(config, sockets=[sock]).run()
+
+
+def _has_users(service: Service) -> bool:
+    from noshow.store.repository import has_users
+
+    return service.store is not None and has_users(service.store)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

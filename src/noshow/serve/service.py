@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from noshow.clinic import policies, scoring
-from noshow.data import loader
+from noshow.data import fhir, loader
 from noshow.data import schema as S
 from noshow.errors import NoshowError
 
@@ -96,6 +96,9 @@ class Settings:
     device: str = "cpu"
     token: str | None = None
     max_body_mb: float = 10.0
+    db: str | None = None  # the clinic's store (noshow.store): lists issued and calls recorded there
+    holdout_share: float | None = None  # with db: the randomised holdout of each day's flagged appointments
+    holdout_seed: int | None = None
 
     @property
     def max_body_bytes(self) -> int:
@@ -111,7 +114,15 @@ class Service:
         self.settings = settings
         self.model = TrainedModel.load(settings.model_path)  # verified as predict verifies it
         single_threaded(settings.backend)
-        self.history = (loader.load(settings.history_path, require_label=False)
+        self.store, self._model_facts = None, None
+        if settings.db:
+            from noshow.store.database import open_store
+            from noshow.store.holdout import check_share
+
+            check_share(settings.holdout_share, settings.holdout_seed)
+            self.store = open_store(settings.db)
+        self.schema = self.model.schema  # how requests and the history are read (None: the Kaggle layout)
+        self.history = (loader.load(settings.history_path, require_label=False, schema=self.schema)
                         if settings.history_path else None)
         self._history_by_patient, self._spans = None, {}
         if self.history is not None:
@@ -148,16 +159,29 @@ class Service:
             known = history
         return scoring.score(self.model, data, known, policy, self.settings.backend, self.settings.device)
 
+    def appointments_of_json(self, body: bytes) -> loader.Appointments:
+        """A JSON body's appointments: records with the file's column names, or a FHIR ``Bundle``
+        of Appointment and Patient resources; read through the model's schema and checked to fit it."""
+        value = parse_json(body)
+        if fhir.is_bundle(value):
+            data = loader.load_bundle(value, REQUEST, schema=self.schema)
+        else:
+            data = loader.load_records(records_of(value), REQUEST, schema=self.schema)
+        self.model.check_fits(data)
+        return data
+
     def score_json(self, body: bytes, policy: policies.Policy | None = None) -> dict:
         """``POST /score``: the scores of the appointments in a JSON body, in its order."""
-        data = loader.load_records(records_of(parse_json(body)), REQUEST)
+        data = self.appointments_of_json(body)
         scores = self.score(data, policy)
         policy = policy or policies.MaxF1()
         return {"policy": policy.name, "rule": policy.describe(self.model.threshold), "scores": rows_json(scores)}
 
-    def call_list(self, data: loader.Appointments, policy: policies.Policy | None, day: str | None = None) -> tuple[pl.DataFrame, dict]:
+    def call_list(self, data: loader.Appointments, policy: policies.Policy | None, day: str | None = None,
+                  user: str = "anonymous") -> tuple[pl.DataFrame, dict]:
         """``POST /call-list``: the flagged appointments of ``data`` (of ``day`` only when given,
-        the file's other rows then counting as history), by day and rank, with a summary."""
+        the file's other rows then counting as history), by day and rank, with a summary. With a
+        store, the lists are recorded as issued by ``user`` (holdout and do-not-call applied)."""
         days = (data.frame.group_by(S.APPOINTMENT_DATE).len().sort(S.APPOINTMENT_DATE))
         history = None
         if day:
@@ -168,11 +192,26 @@ class Service:
                                   f"{days[S.APPOINTMENT_DATE].min()} to {days[S.APPOINTMENT_DATE].max()})")
             history, data = data, loader.Appointments(rows, data.source, data.sha256)
         scores = self.score(data, policy, history)
+        issued = self.issue(scores, data, policy, user) if self.store is not None else None
+        scores = issued.scores if issued else scores
         info = scoring.summary(scores, policy, self.model.threshold)
+        if issued:
+            info.update(held_out=issued.held_out, do_not_call=issued.do_not_call, already_called=issued.already_called)
         info["days_in_file"] = [{"day": str(d), "appointments": n} for d, n in days.iter_rows()]
         info["day"] = day or None
         listed = scores.filter(pl.col(scoring.FLAGGED) == 1).sort(S.APPOINTMENT_DAY, scoring.RANK)
         return listed, info
+
+    def issue(self, scores: pl.DataFrame, data: loader.Appointments, policy: policies.Policy | None, user: str):
+        """Record ``scores`` in the store as the lists ``user`` was given (:func:`noshow.store.repository.issue_lists`)."""
+        from noshow.store.repository import ModelFacts, issue_lists
+
+        policy = policy or policies.MaxF1()
+        if self._model_facts is None:
+            self._model_facts = ModelFacts.of(self.settings.model_path, self.model)
+        return issue_lists(self.store, scores, self._model_facts, policy.name,
+                           policy.describe(self.model.threshold), user, data.sha256,
+                           self.settings.holdout_share, self.settings.holdout_seed)
 
 
 def single_threaded(backend: str) -> None:

@@ -76,11 +76,14 @@ def train_model(prepared: Prepared, backend: str, config: MLPConfig, progress: b
     data = prepared.data
     data_record = {"source": data.source, "sha256": data.sha256, "synthetic": data.synthetic,
                    "rows": len(data), **rows_used(prepared)}
+    if data.schema is not None:  # how the scored files are to be read (absent: the Kaggle layout)
+        data_record["schema"] = data.schema.to_dict()
     reference = profile = None
     if prepared.raw is not None:
         fitted_raw = prepared.raw[fitted]
-        reference = reference_values(fitted_raw)
-        profile = training_profile(fitted_raw, prepared.data.frame[S.APPOINTMENT_DATE][fitted])
+        spec = prepared.pipeline.spec
+        reference = reference_values(fitted_raw, spec)
+        profile = training_profile(fitted_raw, prepared.data.frame[S.APPOINTMENT_DATE][fitted], spec)
     return _finish(model, result, prepared.pipeline, X_val, y_val, data_record, calibration, reference,
                    profile), result
 
@@ -94,7 +97,7 @@ def refit_members(backend: str, n_inputs: int, config: MLPConfig, X, y, epochs: 
 
 
 def train_streamed(path: str | Path, backend: str, config: MLPConfig, progress: bool = False,
-                   device: str = "cpu", calibration: str = "auto") -> tuple[TrainedModel, EnsembleResult]:
+                   device: str = "cpu", calibration: str = "auto", schema=None) -> tuple[TrainedModel, EnsembleResult]:
     """Train a model from a file larger than memory: features built out of core
     (:func:`noshow.data.stream.build_store`), every member trained from the chunk store one block
     at a time; returns what :func:`train_model` returns."""
@@ -102,7 +105,7 @@ def train_streamed(path: str | Path, backend: str, config: MLPConfig, progress: 
     from noshow.data.stream import build_store
 
     with tempfile.TemporaryDirectory(prefix="noshow-stream-") as tmp:
-        pipeline, stores = build_store(path, Path(tmp), config.dtype)
+        pipeline, stores = build_store(path, Path(tmp), config.dtype, schema=schema)
         sizes = {f"n_{name}": len(store) for name, store in stores.items()}
         if min(sizes["n_train"], sizes["n_val"]) < MIN_ROWS:
             raise NoshowError(f"{path}: too few rows to train ({sizes})")
@@ -111,18 +114,22 @@ def train_streamed(path: str | Path, backend: str, config: MLPConfig, progress: 
                               label=f"{backend} (streamed)")
         data_record = {"source": str(path), "sha256": file_sha256(path), "synthetic": False,
                        "rows": sum(sizes.values()), "split": "hash", **sizes}
+        if schema is not None:
+            data_record["schema"] = schema.to_dict()
         return _finish(model, result, pipeline, stores["val"], None, data_record, calibration,
-                       streamed_reference(path)), result
+                       streamed_reference(path, pipeline.spec, schema)), result
 
 
-def streamed_reference(path: str | Path) -> dict:
+def streamed_reference(path: str | Path, spec=None, schema=None) -> dict:
     """The reasons' typical appointment of a file larger than memory: from the training rows of
-    its first block (medians and modes need no more than that many rows to settle)."""
-    from noshow.data.features import raw_features
+    its first block (medians and modes need no more than that many rows to settle); ``spec`` the
+    model's features (default the Kaggle layout's), ``schema`` how the file is read."""
+    from noshow.data.features import KAGGLE, raw_features
     from noshow.data.stream import _part, typed_batches
 
-    batch = next(typed_batches(path))
-    return reference_values(raw_features(batch).filter(_part(batch, 0) == 0))
+    spec = KAGGLE if spec is None else spec
+    batch = next(typed_batches(path, schema=schema))
+    return reference_values(raw_features(batch, spec=spec).filter(_part(batch, 0) == 0), spec)
 
 
 def _finish(model: Ensemble, result: EnsembleResult, pipeline: FeaturePipeline, X_val, y_val,

@@ -5,8 +5,19 @@
 const $ = (selector) => document.querySelector(selector);
 const POLICY_FIELDS = { calls_per_day: ["calls_per_day"], call_share: ["call_share"],
                         cost: ["slot_value", "call_cost", "call_effect"], threshold: [] };
-const REACHED = "noshow-reached:";  // localStorage key prefix, one per AppointmentID
+// Call results. With a store (serve --db) each result goes to POST /calls; until the service has
+// answered it waits in QUEUE (localStorage), so a dropped connection or a closed tab loses nothing,
+// and it is sent again (its client_id makes a second arrival a no-op). Without a store the queue
+// is never sent: results then stay in this browser only, as the page says.
+const QUEUE = "noshow-call-queue";
+const RESULTS = { "": "not yet", reached: "reached", no_answer: "no answer", wrong_number: "wrong number",
+                  rescheduled: "rescheduled", cancelled: "cancelled" };
+const RETRY_MS = 2000;
 let token = sessionStorage.getItem("noshow-token") || "";
+let stored = false;  // whether the service keeps a store (GET /me)
+let serverCalls = new Map();  // AppointmentID -> latest call the server holds for the days shown
+let shownDays = [];
+let flushing = false;
 
 function setStatus(text, state) {
   const status = $("#status");
@@ -66,20 +77,109 @@ function row(appointment, samePatient) {
   for (const reason of appointment.reasons.split("; ").filter(Boolean)) reasons.append(cell("li", reason));
   const reasonCell = cell("td");
   reasonCell.append(reasons);
-  const box = cell("td", undefined, "box");
-  const tick = document.createElement("input");
-  tick.type = "checkbox";
-  tick.setAttribute("aria-label", "reached " + appointment.AppointmentID);
-  tick.checked = localStorage.getItem(REACHED + appointment.AppointmentID) === "1";
-  tr.classList.toggle("reached", tick.checked);
-  tick.addEventListener("change", () => {
-    if (tick.checked) localStorage.setItem(REACHED + appointment.AppointmentID, "1");
-    else localStorage.removeItem(REACHED + appointment.AppointmentID);
-    tr.classList.toggle("reached", tick.checked);
+  const box = cell("td", undefined, "box result");
+  const choice = document.createElement("select");
+  choice.setAttribute("aria-label", "result " + appointment.AppointmentID);
+  for (const [value, text] of Object.entries(RESULTS)) choice.append(new Option(text, value));
+  choice.addEventListener("change", () => {
+    if (choice.value) record(appointment, choice.value);
   });
-  box.append(tick);
+  box.append(choice, cell("small", "", "who"));
   tr.append(patient, risk, reasonCell, box);
   return tr;
+}
+
+function queued() {
+  try { return JSON.parse(localStorage.getItem(QUEUE) || "[]"); } catch (error) { return []; }
+}
+
+function setQueue(calls) {
+  localStorage.setItem(QUEUE, JSON.stringify(calls));
+}
+
+function clientId() {
+  if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+  return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
+}
+
+function record(appointment, result) {
+  const call = { appointment_id: appointment.AppointmentID, day: appointment.AppointmentDay, result: result,
+                 client_id: clientId(), called_at: new Date().toISOString() };
+  setQueue(queued().concat([call]));
+  showResults();
+  flush();
+}
+
+// The latest result of each appointment: the server's, unless one waits in the queue.
+function latestResults() {
+  const latest = new Map(serverCalls);
+  for (const call of queued()) latest.set(String(call.appointment_id), Object.assign({ pending: true }, call));
+  return latest;
+}
+
+function showResults() {
+  const latest = latestResults();
+  for (const tr of document.querySelectorAll("tr.appt")) {
+    const call = latest.get(tr.dataset.appointment);
+    const choice = tr.querySelector("select");
+    const who = tr.querySelector("small.who");
+    choice.value = call ? call.result : "";
+    tr.classList.toggle("reached", Boolean(call && call.result === "reached"));
+    tr.dataset.result = call ? call.result : "";
+    tr.dataset.pending = call && call.pending ? "1" : "";
+    who.textContent = !call ? "" : call.pending ? (stored ? "waiting to be sent" : "kept in this browser only")
+      : "by " + call.user_name + " " + new Date(call.called_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+}
+
+async function loadCalls() {
+  if (!stored || !shownDays.length) return;
+  const latest = new Map();
+  for (const day of shownDays) {
+    const answer = await (await api("/calls?day=" + encodeURIComponent(day))).json();
+    for (const call of answer.calls) latest.set(String(call.appointment_id), call);  // oldest first: the last wins
+  }
+  serverCalls = latest;
+}
+
+// Send the queue, oldest first; keep what could not be sent, and try again soon.
+async function flush() {
+  if (!stored || flushing) return;
+  flushing = true;
+  try {
+    let calls = queued();
+    while (calls.length) {
+      const call = calls[0];
+      let response;
+      try {
+        response = await fetch("/calls", { method: "POST", body: JSON.stringify(call),
+          headers: Object.assign({ "Content-Type": "application/json" }, token ? { Authorization: "Bearer " + token } : {}) });
+      } catch (error) {  // no connection: keep the queue, try again
+        setStatus(calls.length + " result(s) waiting: the service does not answer; they are sent when it does.", "error");
+        setTimeout(flush, RETRY_MS);
+        return;
+      }
+      if (response.status >= 500 || response.status === 401) {
+        setStatus(calls.length + " result(s) waiting: the service answered " + response.status + "; trying again.", "error");
+        setTimeout(flush, RETRY_MS);
+        return;
+      }
+      if (!response.ok) {  // refused for good (not on a recorded list): say so, drop it
+        const body = await response.json().catch(() => ({ error: response.statusText }));
+        setStatus("A result was not recorded: " + (body.error || response.statusText), "error");
+      }
+      calls = queued().filter((c) => c.client_id !== call.client_id);
+      setQueue(calls);
+    }
+    await loadCalls();
+    showResults();
+    setStatus("Results saved on the service.", "done");
+  } catch (error) {
+    setStatus(error.message, "error");
+    setTimeout(flush, RETRY_MS);
+  } finally {
+    flushing = false;
+  }
 }
 
 function section(day, appointments, total) {
@@ -96,7 +196,7 @@ function section(day, appointments, total) {
   for (const a of appointments) perPatient[a.PatientId] = (perPatient[a.PatientId] || 0) + 1;
   const table = cell("table");
   const head = cell("thead");
-  const names = ["rank", "appointment", "patient", "risk", "reasons (log-odds against a typical appointment)", "reached"];
+  const names = ["rank", "appointment", "patient", "risk", "reasons (log-odds against a typical appointment)", "result"];
   const headRow = cell("tr");
   for (const name of names) headRow.append(cell("th", name));
   head.append(headRow);
@@ -126,6 +226,13 @@ function render(answer) {
   const totals = new Map(answer.days_in_file.map((d) => [d.day, d.appointments]));
   const days = answer.day ? [answer.day] : answer.days_in_file.map((d) => d.day);
   $("#list").replaceChildren(...days.map((d) => section(d, byDay.get(d) || [], totals.get(d))));
+  if (answer.held_out) {
+    $("#summary").textContent += " " + answer.held_out + " more set aside by the randomised holdout: not to be called.";
+  }
+  if (answer.already_called) {
+    $("#summary").textContent += " Warning: " + answer.already_called + " on this list were already called (their results are shown).";
+  }
+  shownDays = days;
   $("#download").disabled = $("#print").disabled = false;
 }
 
@@ -133,7 +240,10 @@ async function makeList() {
   setStatus("Scoring…", "busy");
   try {
     render(await (await post()).json());
+    await loadCalls();
+    showResults();
     setStatus("List ready: highest risk first within each day.", "done");
+    flush();
   } catch (error) {
     setStatus(error.message, "error");
   }
@@ -149,6 +259,18 @@ async function download() {
     URL.revokeObjectURL(link.href);
   } catch (error) {
     setStatus(error.message, "error");
+  }
+}
+
+async function whoAmI() {
+  try {
+    const me = await (await api("/me")).json();
+    stored = me.store;
+    $("#store").textContent = stored ? "Call results are saved on the service" + (me.user ? ", as " + me.user : "") + "."
+      : "Call results are kept in this browser only (the service keeps no store).";
+    flush();
+  } catch (error) {
+    $("#store").textContent = error.message;
   }
 }
 
@@ -168,6 +290,7 @@ document.addEventListener("DOMContentLoaded", () => {
     token = $("#token").value;
     sessionStorage.setItem("noshow-token", token);
     showModel();
+    whoAmI();
   });
   $("#controls").addEventListener("submit", (event) => { event.preventDefault(); makeList(); });
   $("#file").addEventListener("change", () => { $("#day").value = ""; makeList(); });
@@ -176,5 +299,7 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   $("#download").addEventListener("click", download);
   $("#print").addEventListener("click", () => window.print());
+  window.addEventListener("online", flush);
   showModel();
+  whoAmI();
 });
