@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from noshow.evaluation import bench
 from noshow.data.prepare import prepare
-from noshow.nn.config import MLPConfig
+from noshow.evaluation import bench
 from noshow.evaluation.scale import scale_runs
+from noshow.nn.config import MLPConfig
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +28,23 @@ def test_speed_and_memory_measure_each_twin_in_its_own_process(measured):
 
 def test_scale_runs_write_train_streamed_and_score_every_row_in_fresh_processes():
     runs = scale_runs(3000, threads=1)
-    written, trained, scored = runs["synth"], runs["scaling"], runs["predict"]
-    assert written["rows"] == trained["rows"] == scored["rows"] == scored["scored"] == 3000
+    (written,), (trained,), scored = runs["synth"], runs["scaling"], runs["predict"]
+    assert [s["reasons"] for s in scored] == ["all", "flagged"]
+    assert written["rows"] == trained["rows"] == 3000
+    assert all(s["rows"] == s["scored"] == 3000 and s["members"] == 3 for s in scored)
+    assert all(r["peak_rss_mb"] > 0 and r["seconds"] > 0 and r["load_before"] >= 0 for rs in runs.values() for r in rs)
     assert 0.6 < trained["n_train"] / 3000 < 0.8
-    assert all(r["peak_rss_mb"] > 0 and r["seconds"] > 0 and r["load_before"] >= 0 for r in runs.values())
-    assert scored["members"] == 3
+    # Each stage timed; flagged rows only: fewer reason passes.
+    every, flagged = (s["stages"] for s in scored)
+    assert {"parse", "history", "features", "scores", "reason passes", "reason words", "writing"} <= set(every)
+    assert sum(every.values()) <= scored[0]["seconds"]
+    assert flagged["reason passes"] < every["reason passes"]
+
+
+def test_predict_is_set_against_the_same_runs_streamed_training_of_as_many_rows():
+    result = {"scaling": [{"rows": 10, "seconds": 4.0}, {"rows": 20, "seconds": 8.0}]}
+    assert bench.predict_over_training(result, {"rows": 20, "seconds": 12.0}) == 1.5
+    assert bench.predict_over_training(result, {"rows": 30, "seconds": 12.0}) is None
 
 
 def _saved(tmp_path, **extra) -> dict:

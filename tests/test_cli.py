@@ -9,9 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from noshow.model import TrainedModel
-
 from conftest import assert_user_error, run_main
+from noshow.model import TrainedModel
 
 FAST = ("--epochs", "3", "--quiet")
 

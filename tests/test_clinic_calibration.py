@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from noshow.clinic.calibration import (Calibrator, cross_validated_log_loss, expected_calibration_error,
-                                       fit_calibrator)
 from noshow.errors import NoshowError
+from noshow.stats.calibration import Calibrator, cross_validated_log_loss, expected_calibration_error, fit_calibrator
 
 
 def overconfident_scores(n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +119,7 @@ def test_platt_on_separable_rows_stays_finite_and_increasing():
 
 
 def test_reliability_bins_are_equal_mass_in_increasing_probability():
-    from noshow.clinic.calibration import reliability_bins
+    from noshow.stats.calibration import reliability_bins
 
     p = np.array([0.9, 0.1, 0.8, 0.2, 0.3, 0.4, 0.5])
     y = np.array([1, 0, 1, 0, 0, 1, 0])
@@ -129,3 +128,16 @@ def test_reliability_bins_are_equal_mass_in_increasing_probability():
     assert rows.tolist() == [3, 2, 2]
     np.testing.assert_allclose(predicted, [0.2, 0.45, 0.85])
     np.testing.assert_allclose(observed, [0.0, 0.5, 1.0])
+
+
+def test_probabilities_are_scipys_expit_to_1e_15_relative_in_both_tails():
+    """The one sigmoid behind every probability (calibration, metrics), against scipy's expit."""
+    from scipy.special import expit
+
+    from noshow.stats.metrics import sigmoid64
+
+    logits = np.linspace(-700, 700, 14_001).astype(np.float32)
+    oracle = expit(logits.astype(np.float64))
+    np.testing.assert_allclose(Calibrator("identity")(logits), oracle, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(sigmoid64(logits), oracle, rtol=1e-15, atol=0)
+    assert sigmoid64(logits).dtype == np.float64

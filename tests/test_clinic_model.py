@@ -7,18 +7,17 @@ import json
 import numpy as np
 import pytest
 
-from noshow.clinic.calibration import fit_calibrator
+from conftest import run_main
 from noshow.clinic.card import card_markdown, card_path
 from noshow.data import schema as S
 from noshow.data.prepare import prepare
 from noshow.data.splits import make_split
 from noshow.errors import NoshowError
-from noshow.evaluation.metrics import best_f1_threshold
 from noshow.model import METADATA_DIGEST_KEY, METADATA_KEY, TrainedModel, metadata_digest
 from noshow.nn.config import MLPConfig
+from noshow.stats.calibration import fit_calibrator
+from noshow.stats.metrics import best_f1_threshold
 from noshow.training.train import train_model
-
-from conftest import run_main
 
 SMALL = MLPConfig(hidden=(32, 16), epochs=3, patience=0)
 

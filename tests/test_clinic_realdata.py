@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from noshow.clinic.calibration import Calibrator, expected_calibration_error
-from noshow.clinic.reasons import reason_sizes, top_reasons
+from noshow.clinic.reasons import cited_groups, reason_sizes
 from noshow.data.prepare import prepare
 from noshow.nn.config import MLPConfig
+from noshow.stats.calibration import Calibrator, expected_calibration_error
 from noshow.training.train import train_model
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
@@ -39,6 +39,5 @@ def test_calibration_keeps_pr_auc_and_roc_auc_within_0_001(fitted):
 def test_one_model_served_by_either_backend_gives_the_same_top_reason_on_999_of_1000_test_rows(fitted):
     model, prepared, X_test, _, _ = fitted
     raw = prepared.raw[prepared.split.test]
-    tops = [np.array([c[0] for c in top_reasons(reason_sizes(model, raw, backend, encoded=X_test)[1])])
-            for backend in ("numpy", "torch")]
+    tops = [cited_groups(reason_sizes(model, raw, backend, encoded=X_test)[1])[:, 0] for backend in ("numpy", "torch")]
     assert np.mean(tops[0] == tops[1]) >= 0.999

@@ -8,14 +8,13 @@ import numpy as np
 import polars as pl
 import pytest
 
+from conftest import assert_user_error, run_main
 from noshow.clinic import scoring
 from noshow.clinic.call_list import call_list_html
 from noshow.clinic.policies import Capacity, Cost
 from noshow.data.prepare import prepare
 from noshow.nn.config import MLPConfig
 from noshow.training.train import train_model
-
-from conftest import assert_user_error, run_main
 
 FAST = ("--epochs", "2", "--hidden", "32,16", "--quiet")
 
@@ -183,3 +182,44 @@ def test_history_that_also_holds_the_scored_appointments_counts_them_once(model,
     earlier = dataclasses.replace(small_data, frame=small_data.frame.filter(~is_last))
     everything = dataclasses.replace(small_data, frame=small_data.frame)
     assert scoring.score(model, tomorrow, everything).equals(scoring.score(model, tomorrow, earlier))
+
+
+# Which rows get reasons (noshow predict --reasons all|flagged|none), in memory and streamed.
+
+
+def test_flagged_rows_get_the_reasons_of_every_row_and_the_others_an_empty_cell(model, small_data):
+    policy = Capacity(calls_per_day=5)
+    every = scoring.score(model, small_data, policy=policy)
+    flagged = scoring.score(model, small_data, policy=policy, reasons="flagged")
+    assert flagged.drop("reasons").equals(every.drop("reasons"))
+    is_flagged = every["flagged"] == 1
+    assert 0 < is_flagged.sum() < every.height
+    assert flagged["reasons"].filter(is_flagged).to_list() == every["reasons"].filter(is_flagged).to_list()
+    assert set(flagged["reasons"].filter(~is_flagged)) == {""}
+
+
+def test_no_reasons_leave_every_cell_empty_and_the_scores_as_they_are(model, small_data):
+    every = scoring.score(model, small_data)
+    none = scoring.score(model, small_data, reasons="none")
+    assert none.drop("reasons").equals(every.drop("reasons"))
+    assert set(none["reasons"]) == {""} and none["reasons"].dtype == pl.String
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_predict_with_reasons_for_the_flagged_writes_them_for_the_flagged_only(model_file, small_csv, tmp_path, stream):
+    every, flagged = tmp_path / "every.csv", tmp_path / "flagged.csv"
+    common = ("predict", "--model", str(model_file), "--data", str(small_csv), "--calls-per-day", "4", "--quiet",
+              *(("--stream",) if stream else ()))
+    assert run_main(*common, "--out", str(every)).returncode == 0
+    result = run_main(*common, "--out", str(flagged), "--reasons", "flagged")
+    assert result.returncode == 0, result.stderr
+    every, flagged = pl.read_csv(every), pl.read_csv(flagged)
+    is_flagged = every["flagged"] == 1
+    assert flagged["reasons"].filter(is_flagged).to_list() == every["reasons"].filter(is_flagged).to_list()
+    assert set(flagged["reasons"].filter(~is_flagged).fill_null("")) == {""}
+
+
+def test_an_unknown_reasons_choice_is_a_user_error(model_file, small_csv, tmp_path):
+    result = run_main("predict", "--model", str(model_file), "--data", str(small_csv), "--out",
+                      str(tmp_path / "s.csv"), "--reasons", "some")
+    assert result.returncode == 2 and "--reasons" in result.stderr and not (tmp_path / "s.csv").exists()

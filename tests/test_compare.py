@@ -7,13 +7,12 @@ import re
 
 import numpy as np
 import pytest
-from sklearn.metrics import f1_score
-
-from noshow.evaluation.compare import COST_METRICS, without_varying_fields, TWINS, ModelRun, seconds_to_fraction
-from noshow.evaluation.metrics import SCALAR_METRICS, best_f1_threshold, steady_f1_threshold
-from noshow.evaluation.report import FIGURES
+from sklearn.metrics import accuracy_score, f1_score
 
 from conftest import assert_user_error, run_main
+from noshow.evaluation.compare import COST_METRICS, REPORTED, TWINS, ModelRun, seconds_to_fraction, without_varying_fields
+from noshow.evaluation.report import FIGURES
+from noshow.stats.metrics import SCALAR_METRICS, best_f1_threshold, steady_f1_threshold
 
 FAST = ("--epochs", "3", "--hidden", "32", "--members", "1", "--quiet")
 REQUIRED = {*SCALAR_METRICS, "confusion_matrix"}
@@ -39,7 +38,8 @@ def test_same_command_and_seed_give_the_same_metrics_but_timings_and_memory(repo
 def test_metrics_json_has_the_documented_layout(report):
     _, metrics = report
     assert metrics["schema_version"] == 1
-    assert {"source", "synthetic", "rows", "positive_rate", "split", "n_train", "n_val", "n_test", "seeds"} <= set(metrics["data"])
+    data_keys = {"source", "synthetic", "rows", "positive_rate", "split", "n_train", "n_val", "n_test", "seeds"}
+    assert data_keys <= set(metrics["data"])
     assert set(metrics["models"]) == {"numpy", "torch", "logistic_regression", "gradient_boosting", "always_show",
                                       "no_show_rule"}
     for name, model in metrics["models"].items():
@@ -47,8 +47,17 @@ def test_metrics_json_has_the_documented_layout(report):
         assert set(model["ci95"]) == {"pr_auc", "f1"}
     for twin in TWINS:
         assert set(COST_METRICS) <= set(metrics["models"][twin])
-    assert metrics["reported"]["numpy"]["f1"] == 0.0140
-    assert metrics["reported"]["torch"]["peak_rss_mb"] == 2095.13
+    assert metrics["reported"] == REPORTED  # the original study's figures, unchanged
+
+
+@pytest.mark.parametrize("twin", sorted(REPORTED))
+def test_the_original_studys_figures_agree_with_its_confusion_matrices(twin):
+    figures = REPORTED[twin]
+    (tn, fp), (fn, tp) = figures["confusion_matrix"]
+    y_true = np.repeat([0, 0, 1, 1], [tn, fp, fn, tp])
+    y_pred = np.repeat([0, 1, 0, 1], [tn, fp, fn, tp])
+    assert round(f1_score(y_true, y_pred), 4) == figures["f1"]
+    assert round(accuracy_score(y_true, y_pred), 4) == figures["accuracy"]
 
 
 def test_several_seeds_give_mean_std_and_per_seed(report):
@@ -56,7 +65,7 @@ def test_several_seeds_give_mean_std_and_per_seed(report):
     numpy_model = metrics["models"]["numpy"]
     assert [s["seed"] for s in numpy_model["per_seed"]] == metrics["data"]["seeds"] == [0, 1]
     assert numpy_model["pr_auc"] == pytest.approx(np.mean([s["pr_auc"] for s in numpy_model["per_seed"]]))
-    assert numpy_model["std"]["pr_auc"] >= 0
+    assert numpy_model["std"]["pr_auc"] == pytest.approx(np.std([s["pr_auc"] for s in numpy_model["per_seed"]], ddof=1))
 
 
 def test_twins_are_calibrated_on_validation_and_report_before_and_after(report):
@@ -262,7 +271,7 @@ def test_best_f1_threshold_equals_scikit_learns_curve_with_ties():
 
 
 def test_steady_threshold_is_the_median_of_the_resamples_best_thresholds():
-    from noshow.evaluation.metrics import steady_f1_threshold
+    from noshow.stats.metrics import steady_f1_threshold
 
     rng = np.random.default_rng(6)  # data where the bagged threshold is not the plain argmax
     y = rng.integers(0, 2, 600)
@@ -277,7 +286,7 @@ def test_steady_threshold_is_the_median_of_the_resamples_best_thresholds():
 def test_numpy_average_precision_equals_scikit_learn_with_ties():
     from sklearn.metrics import average_precision_score
 
-    from noshow.evaluation.metrics import average_precision
+    from noshow.stats.metrics import average_precision
 
     rng = np.random.default_rng(2)
     for _ in range(20):

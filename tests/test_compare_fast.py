@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-from noshow.evaluation.metrics import INTERVAL_METRICS, bootstrap_ci
+from noshow.stats.metrics import INTERVAL_METRICS, bootstrap_ci
 
 
 def _sklearn_bootstrap(y, p, threshold, n_boot, seed):

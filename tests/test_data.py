@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import re
 
 import polars as pl
 import pytest
 
-from noshow.data import loader
+from conftest import assert_user_error, run_cli, run_main
+from noshow.data import loader, rules
 from noshow.data import schema as S
 from noshow.errors import NoshowError
-
-from conftest import assert_user_error, run_cli, run_main
 
 
 @pytest.mark.realdata
@@ -97,18 +97,23 @@ def _edit_line(text: str, line_no: int, column: str, value: str) -> str:
 
 
 BAD_TEXTS = {
-    "misspelled_column": (lambda t: t.replace("Hipertension", "Hypertension", 1), "missing column 'Hipertension' (found 'Hypertension')"),
+    "misspelled_column": (lambda t: t.replace("Hipertension", "Hypertension", 1),
+                          "missing column 'Hipertension' (found 'Hypertension')"),
     "missing_column": (lambda t: t.replace(",Neighbourhood,", ",Place,", 1), "missing column 'Neighbourhood'"),
     "non_numeric_age": (lambda t: _edit_line(t, 5, "Age", "forty"), "column Age, line 5: 'forty' is not an integer"),
     "unparseable_date": (lambda t: _edit_line(t, 9, "AppointmentDay", "29/04/2016"), "column AppointmentDay, line 9"),
     "unknown_label": (lambda t: _edit_line(t, 4, "No-show", "Maybe"), "column No-show, line 4: unknown value 'Maybe'"),
     "flag_out_of_range": (lambda t: _edit_line(t, 6, "Diabetes", "2"), "column Diabetes, line 6: 2 is outside 0..1"),
-    "missing_flag_value": (lambda t: _edit_line(t, 7, "SMS_received", ""), "column SMS_received: 1 missing value(s), first at line 7"),
+    "missing_flag_value": (lambda t: _edit_line(t, 7, "SMS_received", ""),
+                           "column SMS_received: 1 missing value(s), first at line 7"),
     "unknown_gender": (lambda t: _edit_line(t, 3, "Gender", "X"), "column Gender, line 3: unknown value 'X'"),
     "header_only": (lambda t: t.splitlines()[0] + "\n", "no data rows"),
     "empty": (lambda t: "", "file is empty"),
-    "too_few_fields": (lambda t: "\n".join(l if i != 10 else l.rsplit(",", 1)[0] for i, l in enumerate(t.splitlines())) + "\n", "line 11 has 14 fields, the header has 15"),
-    "too_many_fields": (lambda t: "\n".join(l if i != 3 else l + ",1" for i, l in enumerate(t.splitlines())) + "\n", "line 4 has 16 fields, the header has 15"),
+    "too_few_fields": (lambda t: "\n".join(line if i != 10 else line.rsplit(",", 1)[0]
+                                           for i, line in enumerate(t.splitlines())) + "\n",
+                       "line 11 has 14 fields, the header has 15"),
+    "too_many_fields": (lambda t: "\n".join(line if i != 3 else line + ",1" for i, line in enumerate(t.splitlines())) + "\n",
+                        "line 4 has 16 fields, the header has 15"),
 }
 
 
@@ -162,3 +167,26 @@ def test_a_file_failing_any_check_is_typed_column_by_column(small_csv):
     text, _ = loader.read_text_frame(small_csv)
     bad = text.with_columns(pl.lit("x").alias("Age"))
     assert loader._typed_in_one_pass(small_csv, bad, False, loader.FIRST_DATA_LINE) is None
+
+
+RANGE_RULES = [rule for rule in rules.COLUMN_RULES if rule.valid is not None]
+
+
+@pytest.mark.parametrize("rule", RANGE_RULES, ids=[rule.column for rule in RANGE_RULES])
+def test_each_column_accepts_its_bounds_and_refuses_one_past_them_naming_the_line(small_csv, rule):
+    """The bounds of :data:`noshow.data.rules.COLUMN_RULES`, at their edges (years for a date-time)."""
+    text, _ = loader.read_text_frame(small_csv)
+    text = text.head(3)
+    low, high = rule.valid
+
+    def with_value(value: int) -> pl.DataFrame:  # the value on the second row, file line 3
+        cell = f"{value:04d}-04-29T08:00:00Z" if rule.kind == "datetime" else str(value)
+        return text.with_columns(pl.when(pl.int_range(pl.len()) == 1).then(pl.lit(cell))
+                                 .otherwise(pl.col(rule.column)).alias(rule.column))
+
+    for value in (low, high):
+        frame, _ = loader.typed_frame(small_csv, with_value(value))
+        assert frame.height == 3
+    for value in (low - 1, high + 1):
+        with pytest.raises(NoshowError, match=re.escape(f"column {rule.column}, line 3: {value} is outside {low}..{high}")):
+            loader.typed_frame(small_csv, with_value(value))

@@ -1,11 +1,13 @@
-"""Data-parallel training: 2 processes on loopback train the network 1 process trains.
+"""Data-parallel training: 2 processes on loopback train the model 1 process trains.
 
 Each run is a real launch, as a user would type it: ``mpiexec -n 2 python -m noshow train
 --backend numpy`` (MPICH from its pip wheel) and ``torchrun --nproc-per-node 2 -m noshow train
---backend torch`` (gloo). The oracle is the one-process training step
-(:meth:`~noshow.training.loop.NumpyBackend.train_batches`) replayed on every row with batches
-that are the two processes' pieces together; with dropout off and float64 the weights must agree.
-Every launch has a timeout, so a hung collective fails the test instead of hanging CI.
+--backend torch`` (gloo). The oracle is ``noshow train`` in one process, on the same file with the
+same flags: the same split, the same global batches in the same order, so with dropout off and
+float64 the weights and the model file's record must agree. A run one process would stream
+(``--stream``: the hash split, each process its own batch order) is checked against the
+one-process training step replayed on every row with batches that are the two processes' pieces
+together. Every launch has a timeout, so a hung collective fails the test instead of hanging CI.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from noshow.cli import main as noshow_main
 from noshow.data import schema as S
 from noshow.data.features import FeaturePipeline
 from noshow.distributed.check import max_difference, replay_one_process
@@ -35,6 +38,9 @@ NOSHOW_TORCHRUN = (sys.executable, "-m", "noshow.distributed.torchrun")  # the n
 EXACT = ("--hidden", "16,8", "--members", "1", "--epochs", "3", "--patience", "0", "--batch-size", "64",
          "--dtype", "float64", "--dropout", "0", "--quiet")
 LAUNCH_TIMEOUT_S = 120
+ENGINES = {"numpy": "mpi", "torch": "torch.distributed"}
+# What only a data-parallel model file's data record holds: how many processes trained it.
+ITS_OWN = {"processes"}
 
 needs_mpi = pytest.mark.skipif(MPIEXEC is None, reason="mpiexec not installed (pip install 'noshow[mpi]')")
 
@@ -64,6 +70,15 @@ def torch_train(data: Path, out: Path, processes: int, *flags: str, cwd: Path, p
                   "--data", str(data), "--out", str(out), *flags, cwd=cwd)
 
 
+TRAINERS = {"numpy": mpi_train, "torch": torch_train}
+
+
+def one_process(data: Path, out: Path, backend: str, *flags: str) -> TrainedModel:
+    """``noshow train`` in this process, as a user would run it without a launcher."""
+    assert noshow_main(["train", "--backend", backend, "--data", str(data), "--out", str(out), *flags]) == 0
+    return TrainedModel.load(out)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, small_csv):
     """The two-process models of each twin, trained once for the module."""
@@ -77,17 +92,43 @@ def runs(tmp_path_factory, small_csv):
     return {name: TrainedModel.load(folder / f"{name}.npz") for name in done}
 
 
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory, small_csv):
+    """Each twin's model of one process, same file and flags."""
+    folder = tmp_path_factory.mktemp("one-process")
+    return {name: one_process(small_csv, folder / f"{name}.npz", name, *EXACT) for name in ("numpy", "torch")}
+
+
 @needs_mpi
-def test_numpy_over_mpi_ends_with_the_weights_of_one_process_with_the_global_batch(runs, small_csv):
-    model = runs["numpy"]
-    two = split_members(model.parameters, model.config)[0]
-    assert max_difference(two, replay_one_process(small_csv, model, "numpy")) < 1e-9
+def test_numpy_over_mpi_ends_with_the_weights_of_one_process(runs, alone):
+    assert max_difference(runs["numpy"].parameters, alone["numpy"].parameters) < 1e-9
 
 
-def test_torch_over_ddp_ends_with_the_weights_of_one_process_with_the_global_batch(runs, small_csv):
-    model = runs["torch"]
-    two = split_members(model.parameters, model.config)[0]
-    assert max_difference(two, replay_one_process(small_csv, model, "torch")) < 1e-9
+def test_torch_over_ddp_ends_with_the_weights_of_one_process(runs, alone):
+    assert max_difference(runs["torch"].parameters, alone["torch"].parameters) < 1e-9
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_data_parallel_model_records_the_rows_split_and_summaries_of_one_process(runs, alone, backend):
+    if backend not in runs:
+        pytest.skip("mpiexec not installed")
+    two, one = runs[backend].metadata, alone[backend].metadata
+    assert {k: v for k, v in two["data"].items() if k not in ITS_OWN} == one["data"]
+    assert two["data"]["n_train"] == 2700 and two["data"]["n_val"] == 300 and two["data"]["n_test"] == 0
+    assert two["data"]["train_ids_sha256"] == one["data"]["train_ids_sha256"]
+    assert two["reason_reference"] == one["reason_reference"]
+    assert two["training_profile"] == one["training_profile"]
+    assert runs[backend].threshold == pytest.approx(alone[backend].threshold, abs=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_data_parallel_model_records_world_size_engine_and_global_batch(runs, alone, backend):
+    if backend not in runs:
+        pytest.skip("mpiexec not installed")
+    two, one = runs[backend].metadata["training"], alone[backend].metadata["training"]
+    assert (two["world_size"], two["engine"], two["global_batch"]) == (2, ENGINES[backend], 64)
+    assert (one["world_size"], one["engine"], one["global_batch"]) == (1, None, 64)
+    assert runs[backend].metadata["data"]["processes"] == 2
 
 
 @needs_mpi
@@ -98,8 +139,8 @@ def test_numpy_over_mpi_and_torch_over_ddp_stay_twins(runs):
 
 
 def test_combined_feature_statistics_are_those_one_process_fits(runs, small_csv):
-    _, raw, part = shard_parts(small_csv, 0, 1)  # one process: every row
-    alone = FeaturePipeline().fit(raw.filter(part == 0))
+    rows = shard_parts(small_csv, 0, 1)  # one process: every row
+    alone = FeaturePipeline().fit(rows.raw.filter(rows.part == 0))
     combined = runs["torch"].pipeline
     assert combined.vocabularies == alone.vocabularies
     for name in alone.means:
@@ -108,17 +149,45 @@ def test_combined_feature_statistics_are_those_one_process_fits(runs, small_csv)
 
 
 def test_each_process_holds_whole_patients_and_together_every_row(small_csv):
-    shards = [shard_parts(small_csv, rank, 2)[0] for rank in range(2)]
+    shards = [shard_parts(small_csv, rank, 2).frame for rank in range(2)]
     patients = [set(frame[S.PATIENT_KEY].to_list()) for frame in shards]
     assert patients[0].isdisjoint(patients[1])
     assert sum(frame.height for frame in shards) == 3000
     assert min(frame.height for frame in shards) > 1000  # a hash splits 3,000 rows near evenly
 
 
-def test_model_file_records_the_processes_and_the_rows_of_all_of_them(runs):
-    data = runs["torch"].metadata["data"]
-    assert data["processes"] == 2
-    assert data["n_train"] + data["n_val"] + data["n_test"] == data["rows"] == 3000
+@pytest.mark.parametrize("split", ["time", "patient"])
+def test_two_processes_train_on_the_rows_of_every_split_of_one_process(small_csv, tmp_path, split):
+    flags = ("--split", split, "--split-seed", "3", *EXACT)
+    run = torch_train(small_csv, tmp_path / "two.npz", 2, *flags, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    one = one_process(small_csv, tmp_path / "one.npz", "torch", *flags)
+    two = TrainedModel.load(tmp_path / "two.npz")
+    assert {k: v for k, v in two.metadata["data"].items() if k not in ITS_OWN} == one.metadata["data"]
+    assert max_difference(two.parameters, one.parameters) < 1e-9
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_process_without_rows_in_a_step_adds_nothing_to_it(small_csv, tmp_path, backend):
+    if backend == "numpy" and MPIEXEC is None:
+        pytest.skip("mpiexec not installed")
+    # Global batches of 2 rows: one process's share of a step is often empty.
+    flags = ("--hidden", "8", "--members", "1", "--epochs", "1", "--patience", "0", "--batch-size", "2",
+             "--dtype", "float64", "--dropout", "0", "--quiet")
+    run = TRAINERS[backend](small_csv, tmp_path / "two.npz", 2, *flags, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    one = one_process(small_csv, tmp_path / "one.npz", backend, *flags)
+    assert max_difference(TrainedModel.load(tmp_path / "two.npz").parameters, one.parameters) < 1e-9
+
+
+@needs_mpi
+def test_a_run_one_process_would_stream_takes_the_steps_of_its_pieces_together(small_csv, tmp_path):
+    run = mpi_train(small_csv, tmp_path / "m.npz", 2, "--stream", *EXACT, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    model = TrainedModel.load(tmp_path / "m.npz")
+    assert model.metadata["data"]["split"] == "hash"
+    two = split_members(model.parameters, model.config)[0]
+    assert max_difference(two, replay_one_process(small_csv, model, "numpy")) < 1e-9
 
 
 def test_two_nodes_of_one_process_train_what_one_node_of_two_trains(runs, small_csv, tmp_path):
@@ -126,7 +195,10 @@ def test_two_nodes_of_one_process_train_what_one_node_of_two_trains(runs, small_
     nodes = [subprocess.Popen([TORCHRUN, "--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1",
                                "--master-addr", "127.0.0.1", "--master-port", str(port), "-m", "noshow", "train",
                                "--backend", "torch", "--data", str(small_csv), "--out", str(tmp_path / "m.npz"), *EXACT],
-                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              # One thread each, as torchrun gives two processes of one node: a
+                              # matrix product split over threads may add in another order.
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
              for rank in range(2)]
     try:
         for node in nodes:

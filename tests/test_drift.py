@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import polars as pl
 import pytest
 
+from conftest import run_main
 from noshow.clinic.drift import PSI_WARN, STALE_DAYS, UNSEEN_WARN, drift_report, psi, training_profile
 from noshow.data import schema as S
 from noshow.data.features import raw_features
-
-from conftest import run_main
 
 
 def test_psi_of_identical_shares_is_zero_and_grows_with_the_shift():

@@ -31,7 +31,12 @@ def test_estimator_passes_check_estimator(estimator):
     results = check_estimator(small, expected_failed_checks=EXPECTED_FAILURES, on_fail=None)
     failed = [r["check_name"] for r in results if r["status"] == "failed"]
     assert failed == []
-    assert len(results) > 50
+    # Every check ran but those needing what this suite does without (pandas, the array API flag).
+    skipped = {r["check_name"]: str(r["exception"]) for r in results if r["status"] == "skipped"}
+    assert all("is not installed" in why or "SCIPY_ARRAY_API" in why for why in skipped.values()), skipped
+    # The stochastic-order failure listed above is one that happens, not a stale excuse.
+    weighted = {r["status"] for r in results if r["check_name"] == "check_sample_weight_equivalence_on_dense_data"}
+    assert weighted == {"xfail"}
 
 
 @pytest.mark.parametrize("estimator", [NumpyMLPClassifier, TorchMLPClassifier])

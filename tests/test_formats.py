@@ -10,13 +10,12 @@ import numpy as np
 import polars as pl
 import pytest
 
+from conftest import assert_user_error, run_main
 from noshow.clinic.reasons import GROUPS, reason_strings
 from noshow.data import schema as S
 from noshow.data.features import raw_features
 from noshow.data.loader import load
 from noshow.errors import NoshowError
-
-from conftest import assert_user_error, run_main
 
 ACCENTED = "ILHA DO PRÍNCIPE"
 

@@ -16,10 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from noshow.model import TrainedModel
-
 from conftest import REAL_DATA, run_main
 from fuzz_cases import flag_argv, mutated_csv, mutated_model, run_and_check
+from noshow.model import TrainedModel
 
 FUZZ = settings(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -8,15 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import polars as pl
 import pytest
 
-from noshow.model import TrainedModel
-
 from conftest import run_main
+from noshow.model import TrainedModel
 
 KILL_SECONDS = np.random.default_rng(2016).uniform(0.2, 6.0, size=4).round(2).tolist()
 SMALL = ("--hidden", "16", "--members", "1", "--quiet")

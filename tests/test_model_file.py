@@ -10,13 +10,12 @@ import zipfile
 import numpy as np
 import pytest
 
+from conftest import assert_user_error, run_main
+from noshow.data.prepare import prepare
 from noshow.errors import NoshowError
 from noshow.model import METADATA_KEY, TrainedModel
-from noshow.data.prepare import prepare
-from noshow.training.train import train_model
 from noshow.nn.config import MLPConfig
-
-from conftest import assert_user_error, run_main
+from noshow.training.train import train_model
 
 
 @pytest.fixture(scope="module")

@@ -9,17 +9,16 @@ import sys
 import numpy as np
 import pytest
 
-from noshow.clinic.calibration import Calibrator
+from conftest import assert_user_error, run_main
 from noshow.data import loader
 from noshow.data.features import FeaturePipeline, raw_features
 from noshow.data.splits import make_split
 from noshow.model import TrainedModel
 from noshow.nn.config import MLPConfig
 from noshow.onnx_export import export_onnx
+from noshow.stats.calibration import Calibrator
 from noshow.training import BACKENDS as TWINS
 from noshow.training import make_model
-
-from conftest import assert_user_error, run_main
 
 ort = pytest.importorskip("onnxruntime")
 TOLERANCE = 1e-6

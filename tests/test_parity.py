@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from noshow.evaluation.metrics import sigmoid64
 from noshow.nn.config import MLPConfig, dropout_levels
+from noshow.stats.metrics import sigmoid64
 from noshow.training import batch_order, fit, make_backend
 
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import assert_user_error, run_main
 from noshow.data.prepare import prepare
 from noshow.model import TrainedModel
 from noshow.nn.config import MLPConfig, member_config, split_members
 from noshow.training import fit, make_backend
 from noshow.training.train import train_model
-
-from conftest import assert_user_error, run_main
 
 # Small and float64 without dropout, so that the twins agree to 1e-9; a high learning rate and
 # patience 2 so that the members stop early, at different epochs.

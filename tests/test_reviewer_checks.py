@@ -9,9 +9,9 @@ import pytest
 from scipy.optimize import brentq
 from sklearn.linear_model import LogisticRegression
 
-from noshow.evaluation.metrics import calibration_fit, calibration_fit_ci, sigmoid64
 from noshow.evaluation.rolling import ROLLING_KEYS, origin_days, origin_parts, rolling_origin, score_day
 from noshow.nn.config import MLPConfig
+from noshow.stats.metrics import calibration_fit, calibration_fit_ci, sigmoid64
 
 
 def _miscalibrated(n: int = 5000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

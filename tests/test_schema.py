@@ -14,10 +14,9 @@ from conftest import assert_user_error, run_main
 from exports import RENAMED_SCHEMA, fhir_resources, renamed_frame, write_fhir, write_renamed, write_schema
 from noshow.data import loader
 from noshow.data import schema as S
-from noshow.data.features import KAGGLE, FeaturePipeline
+from noshow.data.features import KAGGLE
 from noshow.data.prepare import prepare
 from noshow.data.schema_file import Schema, read_schema
-from noshow.errors import NoshowError
 from noshow.nn.config import MLPConfig
 from noshow.training.train import train_model
 
@@ -296,7 +295,8 @@ GOOD = {"columns": {"appointment_id": "ApptID", "patient_id": "PatientID", "book
 BAD_SCHEMAS = [
     ({"colums": {}}, "unknown section 'colums' (did you mean 'columns'?)"),
     ({"columns": {**GOOD["columns"], "patient_idd": "X"}}, "unknown key 'patient_idd' in [columns] (did you mean 'patient_id'?)"),
-    ({"columns": {**GOOD["columns"], "booked_at": "ApptID"}}, "roles appointment_id and booked_at are both mapped to column 'ApptID'"),
+    ({"columns": {**GOOD["columns"], "booked_at": "ApptID"}},
+     "roles appointment_id and booked_at are both mapped to column 'ApptID'"),
     ({"covariates": {"flags": ["HTN"], "categorical": ["HTN"]}}, "covariate 'HTN' is declared twice"),
     ({"outcome": {"missed": ["X"], "attended": ["X"]}}, "outcome value 'X' is listed under both missed and attended"),
     ({"formats": {"booked_at": "dd/mm/yyyy"}}, "must be a strptime format"),

@@ -20,6 +20,7 @@ with warnings.catch_warnings():  # starlette's test client asks for httpx2, not 
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient  # noqa: E402
 
+from conftest import assert_user_error, run_main  # noqa: E402
 from noshow.clinic.scoring import SCORE_COLUMNS  # noqa: E402
 from noshow.data import schema as S  # noqa: E402
 from noshow.model import TrainedModel  # noqa: E402
@@ -27,8 +28,6 @@ from noshow.serve.app import create_app  # noqa: E402
 from noshow.serve.run import listening_socket  # noqa: E402
 from noshow.serve.schemas import EXAMPLE_APPOINTMENT  # noqa: E402
 from noshow.serve.service import Settings  # noqa: E402
-
-from conftest import assert_user_error, run_main  # noqa: E402
 
 TINY = ("--epochs", "2", "--hidden", "8", "--members", "1", "--quiet")
 
@@ -221,7 +220,8 @@ def test_a_malformed_json_body_is_400_with_what_is_wrong(client, body, message):
     ({S.AGE: "forty"}, "request body: column Age, line 2: 'forty' is not an integer"),
     ({S.AGE: 40.5}, "request body: column Age, line 2: '40.5' is not an integer"),
     ({S.AGE: [40]}, "request body: column Age, line 2: '[40]' is not an integer"),
-    ({S.SCHEDULED_DAY: "yesterday"}, "request body: column ScheduledDay, line 2: 'yesterday' is not a date-time like 2016-04-29T18:38:08Z"),
+    ({S.SCHEDULED_DAY: "yesterday"},
+     "request body: column ScheduledDay, line 2: 'yesterday' is not a date-time like 2016-04-29T18:38:08Z"),
     ({S.GENDER: None}, "request body: column Gender: 1 missing value(s), first at line 2"),
     ({S.SMS_RECEIVED: True}, "request body: column SMS_received, line 2: 'true' is not an integer"),
 ])

@@ -18,9 +18,8 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed: pip ins
 httpx = pytest.importorskip("httpx")
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (the test extra has it)")
 
-from noshow.data import schema as S  # noqa: E402
-
 from conftest import run_main  # noqa: E402
+from noshow.data import schema as S  # noqa: E402
 
 CHROMIUM = os.environ.get("NOSHOW_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -6,19 +6,17 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 'noshow[serve]'")
-from fastapi.testclient import TestClient  # noqa: E402
-
 import polars as pl  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
 
+from conftest import run_main  # noqa: E402
 from noshow.data import schema as S  # noqa: E402
 from noshow.serve.app import create_app  # noqa: E402
 from noshow.serve.service import Settings  # noqa: E402
 from noshow.store import repository  # noqa: E402
 from noshow.store import tables as T  # noqa: E402
 from noshow.store.database import open_store  # noqa: E402
-
-from conftest import run_main  # noqa: E402
 
 DAY = "2016-05-10"
 
@@ -66,7 +64,8 @@ def test_calls_posted_are_listed_for_their_day_with_who_made_them(model_file, db
     sent = api.post("/calls", json={"calls": [{"appointment_id": first, "day": DAY, "result": "reached", "client_id": "a"},
                                               {"appointment_id": second, "day": DAY, "result": "no_answer"}]})
     assert sent.json() == {"recorded": 2, "sent": 2}
-    assert api.post("/calls", json={"appointment_id": first, "day": DAY, "result": "reached", "client_id": "a"}).json()["recorded"] == 0
+    again = {"appointment_id": first, "day": DAY, "result": "reached", "client_id": "a"}
+    assert api.post("/calls", json=again).json()["recorded"] == 0
     calls = api.get(f"/calls?day={DAY}").json()["calls"]
     assert [(c["appointment_id"], c["result"], c["user_name"]) for c in calls] == [
         (first, "reached", "anonymous"), (second, "no_answer", "anonymous")]

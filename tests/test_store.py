@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
+from conftest import assert_user_error, run_main
 from noshow.clinic import scoring
 from noshow.data import schema as S
 from noshow.errors import NoshowError
@@ -18,8 +19,6 @@ from noshow.store import holdout, repository
 from noshow.store import tables as T
 from noshow.store.database import head_revision, open_store
 from noshow.store.repository import Call, ModelFacts
-
-from conftest import assert_user_error, run_main
 from store_fixtures import store_url
 
 DAY = datetime.date(2016, 5, 10)
@@ -78,7 +77,8 @@ def test_a_store_made_at_the_first_version_is_migrated_and_keeps_its_lists(tmp_p
     old = engine_for(path)
     migrate(old, "0001")
     with old.begin() as connection:
-        connection.execute(sa.insert(T.models).values(id=1, file_sha256="a" * 64, name="m", card={}, recorded_at=repository.now()))
+        connection.execute(sa.insert(T.models).values(id=1, file_sha256="a" * 64, name="m", card={},
+                                                      recorded_at=repository.now()))
         connection.exec_driver_sql("INSERT INTO lists (day, policy, rule, model_id, created_at, created_by, source_sha256) "
                                    "VALUES ('2016-05-10', 'capacity', 'r', 1, '2016-05-09 08:00:00', 'alice', 'f')")
     old.dispose()
@@ -214,6 +214,50 @@ def test_outcomes_of_appointments_on_no_list_are_counted_not_stored(engine):
     done = repository.record_outcomes(engine, np.array([100, 9_999]), np.array([1, 0]), "e1")
     assert (done.new, done.unknown) == (1, 1)
     assert count(engine, T.outcomes) == 1
+
+
+def export_rows(ids, day, booked) -> pl.DataFrame:
+    """Rows of a later export as the loader gives them: IDs, the appointment's day, when booked."""
+    return pl.DataFrame({S.APPOINTMENT_ID: ids, S.APPOINTMENT_DATE: [day] * len(ids), S.SCHEDULED_DAY: booked})
+
+
+def at(hour: int, day: datetime.date = DAY) -> datetime.datetime:
+    return datetime.datetime.combine(day, datetime.time(hour), tzinfo=datetime.timezone.utc)
+
+
+def test_bookings_kept_are_those_of_listed_days_on_no_list_and_once(engine):
+    issue(engine)
+    other_day = DAY + datetime.timedelta(days=1)
+    booked = [datetime.datetime(2016, 5, 9, 12)] * 3
+    rows = pl.concat([export_rows([100, 500, 501], DAY, booked), export_rows([600], other_day, booked[:1])])
+    assert repository.record_bookings(engine, rows, "e1") == 2  # 100 is listed; 600's day has no list
+    assert repository.record_bookings(engine, rows, "e1") == 0
+    _, kept = repository.slot_events(engine)
+    assert sorted(kept) == [(DAY, datetime.datetime(2016, 5, 9, 12))] * 2
+
+
+def test_a_freed_slot_is_refilled_only_by_a_later_booking_for_its_day():
+    from noshow.store.monitor import refilled_slots
+
+    day, next_day = DAY, DAY + datetime.timedelta(days=1)
+    t = lambda hour: datetime.datetime(2016, 5, 9, hour)  # noqa: E731
+    freed = [(day, t(9)), (day, t(11)), (next_day, t(9))]
+    booked = [(day, t(8)), (day, t(10)), (day, t(12)), (day, t(13)), (next_day, t(8))]
+    # day: 08 before any freeing (no), 10 fills 09's, 12 fills 11's, 13 finds none open; next day: 08 too early
+    assert refilled_slots(freed, booked) == 2
+    assert refilled_slots(freed, []) == 0 and refilled_slots([], booked) == 0
+
+
+def test_monitor_counts_the_freed_slots_booked_again(engine):
+    from noshow.store import monitor
+
+    issue(engine)
+    repository.record_calls(engine, [Call(100, DAY, "cancelled", called_at=at(9)), Call(101, DAY, "rescheduled", called_at=at(9)),
+                                     Call(102, DAY, "reached", called_at=at(9))], "alice")
+    repository.record_bookings(engine, export_rows([500, 501, 502], DAY, [at(8), at(10), at(11)]), "e1")
+    freed = monitor.monitor(engine)["freed_slots"]
+    assert (freed["cancelled"], freed["rescheduled"], freed["freed"], freed["refilled"]) == (1, 1, 2, 2)
+    assert freed["refill_rate"] == 1.0 and freed["bookings_recorded"] == 3
 
 
 # Users

@@ -3,7 +3,6 @@ PostgreSQL database) lose none, and a writer killed with SIGKILL leaves every tr
 
 from __future__ import annotations
 
-import datetime
 import os
 import signal
 import subprocess
@@ -15,11 +14,10 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from conftest import run_main
 from noshow.store import repository
 from noshow.store import tables as T
 from noshow.store.database import head_revision, open_store
-
-from conftest import run_main
 from store_fixtures import store_url
 from test_store import DAY, day_scores, issue
 

@@ -8,11 +8,10 @@ import json
 import numpy as np
 import pytest
 
+from conftest import run_main
 from noshow.store import effect, monitor
 from noshow.store.database import open_store
 from noshow.store.simulate import Month, simulate_month
-
-from conftest import run_main
 
 
 def test_the_wilson_interval_matches_newcombes_published_example():

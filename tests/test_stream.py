@@ -7,10 +7,10 @@ import polars as pl
 import pytest
 
 from noshow.data import features as F
-from noshow.data.encoded import ChunkStore
+from noshow.data.stream import build_store, patient_history, typed_batches
 from noshow.errors import NoshowError
 from noshow.nn.config import MLPConfig
-from noshow.data.stream import build_store, patient_history, typed_batches
+from noshow.nn.encoded import ChunkStore
 from noshow.training import fit, make_backend
 
 
@@ -64,7 +64,6 @@ def test_streamed_training_reads_every_training_row_from_the_store(small_csv, tm
 
 def test_train_command_streams_and_the_model_predicts(small_csv, tmp_path):
     from conftest import run_main
-
     from noshow.data.loader import load
     from noshow.model import TrainedModel
 
@@ -95,7 +94,6 @@ def test_parse_once_saves_each_day_of_a_block_with_its_file_rows(small_csv, smal
 def scored(small_csv, tmp_path_factory):
     """A small model, a history file, and the in-memory and streamed scores of small_csv."""
     from conftest import run_main
-
     from noshow.data.synth import write_synthetic
 
     folder = tmp_path_factory.mktemp("scored")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-import pytest
 import polars as pl
+import pytest
 from sklearn.metrics import average_precision_score
 
 from noshow.data import schema as S
 from noshow.data import synth
-from noshow.data.loader import summarize
+from noshow.data.summary import summarize
 
 
 def test_synthetic_columns_are_the_kaggle_schema_plus_true_probability():

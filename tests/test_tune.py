@@ -8,11 +8,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from conftest import assert_user_error, run_main
 from noshow.data.prepare import prepare
 from noshow.nn.config import MLPConfig
 from noshow.training.tune import SPACE, point_of, to_config, tune
-
-from conftest import assert_user_error, run_main
 
 FAST = MLPConfig(hidden=(128,), epochs=2, patience=0, members=1)
 

@@ -109,7 +109,7 @@ def _resolve_data(args, *, require_label: bool = True, schema=None):
 
 
 def cmd_check(args) -> int:
-    from noshow.data import loader
+    from noshow.data import summary as file_summary
 
     model = None
     if args.model:
@@ -122,7 +122,7 @@ def cmd_check(args) -> int:
     for source in (loaded, history) if model is not None else ():
         if source is not None:
             model.check_fits(source)
-    summary = loader.summarize(loaded)
+    summary = file_summary.summarize(loaded)
     report = None
     if model is not None:
         from noshow.clinic import drift
@@ -135,7 +135,7 @@ def cmd_check(args) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(loader.format_summary(summary))
+        print(file_summary.format_summary(summary))
         if report is not None:
             print(drift.format_table(report))
     return 0
@@ -185,8 +185,8 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 def _add_network(parser: argparse.ArgumentParser) -> None:
     """Hyperparameter flags; defaults come from MLPConfig so they are defined once."""
-    from noshow.nn import config as C
     from noshow.data.splits import SPLITS
+    from noshow.nn import config as C
 
     net = parser.add_argument_group("network and training")
     # Every MLPConfig field is a flag, named after it, with its default: a new field needs no edit here.
@@ -233,8 +233,8 @@ def _check_device(args) -> None:
 
 
 def cmd_train(args) -> int:
-    from noshow.files import check_writable_parent
     from noshow.data.prepare import prepare
+    from noshow.files import check_writable_parent
     from noshow.training.allocator import keep_freed_memory
     from noshow.training.train import train_model
 
@@ -251,7 +251,7 @@ def cmd_train(args) -> int:
         raise NoshowError(f"--schema {args.schema}: data-parallel training reads the Kaggle layout only; "
                           f"train this export in one process")
     if launch is not None:
-        return _train_data_parallel(args, config, launch)
+        return _train_data_parallel(args, config, launch, "hash" if streamed else args.split)
     if streamed and args.db:
         raise NoshowError("--db: training streamed from disk cannot leave out the appointments acted on; drop --stream")
     if streamed:
@@ -298,8 +298,9 @@ def _without_acted_on(loaded, db: str, quiet: bool):
     return dataclasses.replace(loaded, frame=kept)
 
 
-def _train_data_parallel(args, config, launch) -> int:
-    """``noshow train`` as one process of a torchrun or mpiexec run: rank 0 writes and reports."""
+def _train_data_parallel(args, config, launch, split: str) -> int:
+    """``noshow train`` as one process of a torchrun or mpiexec run: rank 0 writes and reports.
+    ``split``: the one a single process would make (``hash``: the streamed path's)."""
     from noshow.distributed.launch import connect, lost_peer
     from noshow.distributed.train import train_data_parallel
 
@@ -309,7 +310,7 @@ def _train_data_parallel(args, config, launch) -> int:
     comm = connect(launch, args.backend, args.device, args.timeout)
     try:
         model, result = train_data_parallel(args.data, args.backend, config, comm, progress=not args.quiet,
-                                            device=args.device)
+                                            device=args.device, split=split, seed=args.split_seed)
         # Rank 0 finishes the model (calibration, threshold) alone; the others wait for it, so that
         # every process leaves the group together (TorchComm.close says what aborted teardowns).
         comm.barrier()
@@ -383,7 +384,7 @@ def cmd_predict(args) -> int:
     if not loaded.has_label and history is None and not args.quiet:
         print("noshow: note: no outcomes in the data and no --history: prior no-shows count as 0",
               file=sys.stderr)
-    scores = scoring.score(model, loaded, history, policy, args.backend, args.device)
+    scores = scoring.score(model, loaded, history, policy, args.backend, args.device, reasons=args.reasons)
     drifted = drift.check_scored(model, loaded, history)
     if args.db:
         scores = _issue(args, scores, model, loaded, policy, drifted)
@@ -493,16 +494,18 @@ def cmd_users(args) -> int:
 def cmd_outcomes(args) -> int:
     from noshow.data import schema as S
     from noshow.store.database import open_store
-    from noshow.store.repository import record_outcomes
+    from noshow.store.repository import record_bookings, record_outcomes
 
     if not args.data:
         raise NoshowError("outcomes needs --data EXPORT.csv: the clinic's later export, with its No-show column")
     loaded = _resolve_data(args, require_label=True)
     frame = loaded.frame
-    done = record_outcomes(open_store(args.db), frame[S.APPOINTMENT_ID].to_numpy(), frame[S.TARGET].to_numpy(),
-                           loaded.sha256)
+    store = open_store(args.db)
+    done = record_outcomes(store, frame[S.APPOINTMENT_ID].to_numpy(), frame[S.TARGET].to_numpy(), loaded.sha256)
+    booked = record_bookings(store, frame, loaded.sha256)
     print(f"outcomes from {loaded.source}: {done.new:,} new, {done.unchanged:,} already recorded, "
-          f"{done.unknown:,} not on any recorded list (not stored), {len(done.conflicts):,} conflicting")
+          f"{done.unknown:,} not on any recorded list (not stored), {len(done.conflicts):,} conflicting; "
+          f"{booked:,} new booking(s) for listed days kept (to count refilled slots)")
     for appointment, stored, given in done.conflicts[:20]:
         print(f"noshow: warning: appointment {appointment}: stored {'missed' if stored else 'attended'}, the export "
               f"says {'missed' if given else 'attended'}; kept as stored", file=sys.stderr)
@@ -536,7 +539,8 @@ def cmd_db(args) -> int:
         from noshow.store.export import export_tables
 
         written = export_tables(engine, args.out)
-        print(f"wrote {len(written)} tables as Parquet to {args.out}: " + ", ".join(f"{t} ({n:,} rows)" for t, n in written.items()))
+        tables = ", ".join(f"{t} ({n:,} rows)" for t, n in written.items())
+        print(f"wrote {len(written)} tables as Parquet to {args.out}: {tables}")
     else:
         from noshow.store.repository import mark_do_not_call
 
@@ -556,7 +560,8 @@ def _predict_streamed(args, model, policy) -> int:
         raise NoshowError("--stream needs --data FILE")
     if args.html:
         raise NoshowError("--html: the printable call list is not made for streamed scoring; drop --stream or --html")
-    info = predict_file(model, args.data, args.out, args.history, policy, args.backend, args.device)
+    info = predict_file(model, args.data, args.out, args.history, policy, args.backend, args.device,
+                        reasons=args.reasons)
     if not args.quiet:
         benefit = (f"; expected net benefit of the list {info['expected_net_benefit']:,.2f}"
                    if "expected_net_benefit" in info else "")
@@ -601,9 +606,9 @@ def cmd_compare(args) -> int:
 
 
 def cmd_tune(args) -> int:
-    from noshow.training import tune
-    from noshow.files import check_writable_parent, write_json
     from noshow.data.prepare import prepare
+    from noshow.files import check_writable_parent, write_json
+    from noshow.training import tune
     from noshow.training.allocator import keep_freed_memory
 
     try:
@@ -711,6 +716,7 @@ def _add_scoring(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from noshow.clinic.policies import add_policy_arguments
+    from noshow.clinic.scoring import REASON_ROWS
     from noshow.training import BACKENDS
 
     parser = _Parser(prog="noshow", description=__doc__.splitlines()[0])
@@ -772,6 +778,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--quiet", action="store_true")
     add_policy_arguments(predict)
     predict.add_argument("--html", metavar="FILE", help="also write a printable call list (HTML), one section per day")
+    predict.add_argument("--reasons", choices=REASON_ROWS, default="all",
+                         help="which rows get reasons: every row (default), the flagged ones (the others' cell is "
+                         "empty), or none; reasons cost most of the scoring time")
     predict.add_argument("--stream", action="store_true",
                          help="score a file larger than memory, whole days at a time (automatic above 1 GB)")
     _add_store(predict)

@@ -6,7 +6,7 @@ scikit-learn transformer, to get one) and follow the estimator API: ``fit``, ``p
 weights, so they work in pipelines, cross-validation, grid search and
 ``TunedThresholdClassifierCV``. Binary classification only.
 
-Probabilities are calibrated: with early stopping, a monotone map (:mod:`noshow.clinic.calibration`,
+Probabilities are calibrated: with early stopping, a monotone map (:mod:`noshow.stats.calibration`,
 method ``calibration``) is fitted on the held-out validation rows' logits; without them (or with
 fewer than 10 validation rows of either class, or ``calibration="identity"``) the map is the plain
 sigmoid. ``predict`` says classes_[1] where the calibrated probability exceeds ``threshold_``: with
@@ -29,9 +29,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from noshow.clinic.calibration import Calibrator, fit_calibrator
-from noshow.evaluation.metrics import steady_f1_threshold
 from noshow.nn.config import MLPConfig
+from noshow.stats.calibration import Calibrator, fit_calibrator
+from noshow.stats.metrics import steady_f1_threshold
 from noshow.training import fit_ensemble, make_model
 
 # Every MLPConfig field is a parameter, under its own name except these three, which take

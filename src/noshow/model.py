@@ -5,7 +5,7 @@ parameters of each of the model's networks as named float arrays (``members.<k>.
 ... ``members.<k>.output.bias``, weights (out, in), the PyTorch ``state_dict`` layout) and one uint8
 array ``__metadata__``: UTF-8 JSON with
 the architecture, feature pipeline, calibration map (``calibration``, see
-:mod:`noshow.clinic.calibration`), threshold (on calibrated probabilities), training settings, package versions, the training
+:mod:`noshow.stats.calibration`), threshold (on calibrated probabilities), training settings, package versions, the training
 data's checksum and a SHA-256 of the weights. Both backends write and read the same file, so a
 model trained by either is served by either. Nothing in the file is ever executed: no pickle, and
 every array is checked for name, dtype, shape and finiteness before use.
@@ -18,19 +18,22 @@ import json
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from noshow import __version__
-from noshow.clinic.calibration import Calibrator
-from noshow.data import schema as S
+from noshow.data.features import FeaturePipeline, raw_features
 from noshow.data.loader import Appointments
 from noshow.errors import NoshowError
-from noshow.data.features import FeaturePipeline, raw_features
 from noshow.files import atomic_path
 from noshow.nn.config import MLPConfig, layer_sizes, member_prefix, model_parameter_names
-from noshow.training import make_model
+from noshow.nn.twins import make_model
+from noshow.stats.calibration import Calibrator
+
+if TYPE_CHECKING:  # the schema file's reader is imported where a model has a schema
+    from noshow.data.schema_file import Schema
 
 FORMAT = "noshow-model"
 FORMAT_VERSION = 3  # 2: parameters of several ensemble members; 3: calibration map, reason baselines
@@ -222,5 +225,6 @@ def _read_model(path: Path) -> TrainedModel:
     if weights_digest(arrays) != meta.get("weights_sha256"):
         raise NoshowError(f"{path}: weights do not match their recorded SHA-256 (file modified or corrupted)")
     if len(pipeline.feature_names) != n_inputs or not 0.0 <= threshold <= 1.0:
-        raise NoshowError(f"{path}: inconsistent model (features {len(pipeline.feature_names)} vs inputs {n_inputs}, threshold {threshold})")
+        raise NoshowError(f"{path}: inconsistent model (features {len(pipeline.feature_names)} vs inputs {n_inputs}, "
+                          f"threshold {threshold})")
     return TrainedModel(config, arrays, pipeline, threshold, meta, calibrator)

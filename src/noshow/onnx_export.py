@@ -3,7 +3,7 @@
 The graph holds everything of :meth:`noshow.model.TrainedModel.predict_proba` after the feature
 pipeline: each ensemble member's layers (``Gemm`` with the weights as stored, (out, in), then the
 activation), the mean of the members' logits, and the calibration map, computed in float64 as
-:class:`noshow.clinic.calibration.Calibrator` computes it. Its input ``features`` is the
+:class:`noshow.stats.calibration.Calibrator` computes it. Its input ``features`` is the
 (n, n_inputs) matrix of the model's :class:`~noshow.data.features.FeaturePipeline` (in the model's
 dtype); its outputs are ``logit`` (n,) in that dtype and ``probability`` (n,) in float64.
 
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from noshow import __version__
-from noshow.clinic.calibration import _TAIL_SLOPE
 from noshow.errors import NoshowError
 from noshow.files import atomic_path
 from noshow.nn.config import LEAKY_SLOPE, member_prefix
+from noshow.stats.calibration import TAIL_SLOPE
 
 OPSET = 17  # Gemm, Relu, Tanh, Sigmoid, Cast, MatMul: every runtime of the last years reads it
 IR_VERSION = 8  # the IR version of opset 17
@@ -102,7 +102,7 @@ def _mean_logit(g: _Graph, model, dtype: np.dtype) -> str:
 
 def _calibrated_log_odds(g: _Graph, calibrator, z: str) -> str:
     """The calibration map's log-odds of float64 logits ``z`` (n,), as
-    :meth:`noshow.clinic.calibration.Calibrator.log_odds` computes them.
+    :meth:`noshow.stats.calibration.Calibrator.log_odds` computes them.
 
     Isotonic knots (x_j, y_j) are a piecewise-linear function, written as y_0 plus one clipped
     ramp per segment, min(max(z - x_j, 0), x_{j+1} - x_j) · slope_j, summed by a MatMul, and the
@@ -115,7 +115,7 @@ def _calibrated_log_odds(g: _Graph, calibrator, z: str) -> str:
                               g.constant("platt_b", np.array(params["b"]))])
     x = np.asarray(params["knots_logit"], dtype=np.float64)
     y = np.asarray(params["knots_log_odds"], dtype=np.float64)
-    tail = g.constant("tail_slope", np.array(_TAIL_SLOPE))
+    tail = g.constant("tail_slope", np.array(TAIL_SLOPE))
     zero = g.constant("zero", np.array(0.0))
     below = g.node("Mul", [g.node("Min", [g.node("Sub", [z, g.constant("first_knot", np.array(x[0]))]), zero]), tail])
     above = g.node("Mul", [g.node("Max", [g.node("Sub", [z, g.constant("last_knot", np.array(x[-1]))]), zero]), tail])

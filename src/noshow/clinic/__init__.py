@@ -1,6 +1,6 @@
-"""From a score to a decision: calibration, flagging policies, reasons, scoring, call list, model card.
+"""From a score to a decision: flagging policies, reasons, scoring, call list, fairness, drift,
+model card. The calibration maps these decisions rest on are in :mod:`noshow.stats.calibration`.
 
-Import the modules themselves (``from noshow.clinic.calibration import fit_calibrator``): this
-package file imports nothing, so that low layers (the model file, training) can use calibration
-without loading the scoring path that sits above them.
+Import the modules themselves (``from noshow.clinic.reasons import reason_sizes``): this package
+file imports nothing, so that importing one module does not load the others.
 """

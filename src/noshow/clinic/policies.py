@@ -80,9 +80,11 @@ class Capacity:
         if (self.calls_per_day is None) == (self.call_share is None):
             raise NoshowError("a capacity policy takes exactly one of --calls-per-day and --call-share")
         if self.calls_per_day is not None and (isinstance(self.calls_per_day, bool) or self.calls_per_day < 0):
-            raise NoshowError(f"--calls-per-day: {self.calls_per_day} is negative; give the calls staff can make each day (0 or more)")
+            raise NoshowError(f"--calls-per-day: {self.calls_per_day} is negative; "
+                              f"give the calls staff can make each day (0 or more)")
         if self.call_share is not None and not 0 < self.call_share <= 1:
-            raise NoshowError(f"--call-share: {self.call_share} is outside (0, 1]; give the share of each day's appointments to call")
+            raise NoshowError(f"--call-share: {self.call_share} is outside (0, 1]; "
+                              f"give the share of each day's appointments to call")
 
     def calls(self, n_day: np.ndarray) -> np.ndarray:
         """Calls on a day of ``n_day`` appointments (elementwise)."""
@@ -161,7 +163,8 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     types and help: the command line's, and the service's query parameters (none: max-F1 threshold)."""
     policy = parser.add_argument_group("flagging policy (default: the model's max-F1 threshold)")
     policy.add_argument("--calls-per-day", type=int, metavar="K", help="flag the K highest risks of each day")
-    policy.add_argument("--call-share", type=float, metavar="S", help="flag the highest share S (0 < S <= 1) of each day, rounded up")
+    policy.add_argument("--call-share", type=float, metavar="S",
+                        help="flag the highest share S (0 < S <= 1) of each day, rounded up")
     policy.add_argument("--slot-value", type=float, metavar="V", help="cost policy: value of a slot lost to a no-show")
     policy.add_argument("--call-cost", type=float, metavar="C", help="cost policy: cost of one call")
     policy.add_argument("--call-effect", type=float, metavar="E", help="cost policy: share of no-shows a call prevents (0 to 1)")

@@ -13,11 +13,13 @@ monotone, so the sign carries over to the probability)::
     size_g(x) = logit(x) - logit(x with group g's columns set to the reference)
 
 so a positive size is how much that part of the appointment raises its risk above a typical one.
-Every appointment gets the 1-3 groups with the largest positive sizes, strongest first, as
-``text (+0.80)``; when no group raises its logit (by at least 0.005, so "+0.00" never shows) it
-gets the single largest, with its sign. One forward pass of the original rows and one per group
-(of the rows whose group differs from the reference), batched, by the model's own backend: the
-NumPy twin with NumPy, the PyTorch twin with torch.
+Every appointment gets the 1-3 groups with the largest positive sizes (at least 0.005, so "+0.00"
+never shows), strongest first, as ``text (+0.80)``; when no group raises its logit it gets
+:data:`NO_RAISE` in words instead. An occluded copy differs from its row only in its group's
+columns, so its first-layer pre-activation is the row's plus those columns' weights times their
+change, and only the layers above are computed for it (:func:`reason_sizes`), by the model's own
+backend: the NumPy twin with NumPy, the PyTorch twin with torch. The words are made column-wise,
+each group's worded once per distinct value (:func:`reason_strings`).
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ import numpy as np
 import polars as pl
 
 from noshow.data import schema as S
-from noshow.data.encoded import Encoded
 from noshow.data.features import GROUPS, KAGGLE, FeatureSpec
 from noshow.errors import NoshowError
+from noshow.nn.encoded import Encoded
 
 if TYPE_CHECKING:  # the model sits above this module; only its type is needed here
     from noshow.model import TrainedModel
@@ -40,7 +42,16 @@ MAX_REASONS = 3
 RANK_DECIMALS = 4  # reasons are ordered by their sizes rounded to this many decimals
 MIN_SHOWN = 0.005  # smallest size that prints as non-zero with two decimals
 SEPARATOR = "; "
-BLOCK_ROWS = 4096  # rows explained per batch of (groups + 1) forward passes
+# The reasons of a row that no group raises (no reason is cited): the call list, page and API show it as is.
+NO_RAISE = "no factor raises this risk above a typical appointment"
+REASONS = "reasons"  # the name of the column reason_strings makes
+# Columns :func:`describe` reads beside a group's own (see _reads).
+EXTRA_READS = {"prior_no_shows": ("prior_appointments",), "latest_outcome": ("prior_appointments",)}
+ROW, ENTRY, TEXT, SIZE = "row", "entry", "text", "size"  # working columns of reason_strings
+# Rows explained per batch: their first layers, then theirs and their copies' layers above (about
+# 9 copies per row, 2048 x 10 x 256 float32 pre-activations: 20 MB, and as much per layer's output).
+BLOCK_ROWS = 2048
+STRING_ROWS = 65_536  # rows worded per piece: bounds the words' working columns (about 20 MB)
 
 # The feature groups (each a tuple of the pipeline's raw columns) are the model's feature spec's:
 # the Kaggle layout's are :data:`GROUPS`; a schema's export adds one group per covariate.
@@ -99,15 +110,6 @@ def _positions(group: str, spec: FeatureSpec = KAGGLE) -> tuple[list[int], list[
     return [dense[c] for c in columns if c in dense], [hot[c] for c in columns if c in hot]
 
 
-def _occluded(encoded: Encoded, reference_row: Encoded, group: str, spec: FeatureSpec = KAGGLE) -> Encoded:
-    """``encoded`` with ``group``'s dense columns and one-hot codes taken from ``reference_row``."""
-    dense, hot = encoded.dense.copy(), encoded.hot.copy()
-    cols, codes = _positions(group, spec)
-    dense[:, cols] = reference_row.dense[0, cols]
-    hot[:, codes] = reference_row.hot[0, codes]
-    return Encoded(dense, hot, encoded.width)
-
-
 def _at_reference(encoded: Encoded, reference_row: Encoded, group: str, spec: FeatureSpec = KAGGLE) -> np.ndarray:
     """(n,) bool: rows whose ``group`` already equals the reference (occlusion changes nothing)."""
     cols, codes = _positions(group, spec)
@@ -115,20 +117,76 @@ def _at_reference(encoded: Encoded, reference_row: Encoded, group: str, spec: Fe
             & np.all(encoded.hot[:, codes] == reference_row.hot[0, codes], axis=1))
 
 
-def _stack(parts: list[Encoded]) -> Encoded:
-    return Encoded(np.concatenate([p.dense for p in parts]), np.concatenate([p.hot for p in parts]), parts[0].width)
+def _occluded_preactivations(a1: np.ndarray, weight: np.ndarray, block: Encoded, reference_row: Encoded,
+                             moved: list[np.ndarray], names: list[str], spec: FeatureSpec = KAGGLE) -> np.ndarray:
+    """The first-layer pre-activations (len(block) + copies, d_1) of a block's rows, ``a1``, then of
+    their occluded copies, group after group (``moved[g]``: the rows whose group ``names[g]``
+    differs from the reference). A copy's is its row's plus ``W_1[:, g] @ (reference - x)[g]``, for
+    the first layer's ``weight`` (d_1, width): the group's dense columns times their weights, and
+    for each of its one-hot codes the reference code's weight column minus the row's."""
+    columns = np.ascontiguousarray(weight.T)  # row j: the weights of input column j, contiguous to gather
+    out = np.empty((len(a1) + sum(len(rows) for rows in moved), a1.shape[1]), dtype=a1.dtype)
+    out[:len(a1)] = a1
+    end = len(a1)
+    for name, rows in zip(names, moved):
+        if not len(rows):
+            continue
+        copies = out[end:end + len(rows)]
+        end += len(rows)
+        np.take(a1, rows, axis=0, out=copies)
+        cols, codes = _positions(name, spec)
+        if cols:
+            copies += (reference_row.dense[0, cols] - block.dense[rows][:, cols]) @ weight[:, cols].T
+        for j in codes:  # moving code c to the reference's r adds W[:, r] - W[:, c]
+            copies += (columns[reference_row.hot[0, j]] - columns)[block.hot[rows, j]]
+    return out
+
+
+def _member_passes(model: "TrainedModel", backend: str, device: str) -> list[tuple]:
+    """For each member network of ``model``: ``(first, rest, weight)``, ``first(dense, hot)`` its
+    first-layer pre-activation (n, d_1) and ``rest(a_1)`` its logits (n,), NumPy arrays in and out,
+    each computed by ``backend``'s own network; ``weight`` its first layer's weights (d_1, width)."""
+    from noshow.nn.config import member_prefix
+
+    members = model._network(backend, device).members
+    weights = [model.parameters[member_prefix(k) + "hidden.0.weight"] for k in range(len(members))]
+    if backend == "numpy":
+        return [(m.net.first_preactivation, m.net.logits_from_first_preactivation, w) for m, w in zip(members, weights)]
+    import torch
+
+    def torch_passes(member):
+        net = member.model.eval()
+
+        def first(dense, hot):
+            with torch.inference_mode():
+                hot = torch.as_tensor(hot, dtype=torch.long, device=member.device)
+                return net.first_preactivation(member._tensor(dense), hot).cpu().numpy()
+
+        def rest(a1):
+            with torch.inference_mode():
+                return net.logits_from_first_preactivation(member._tensor(a1)).cpu().numpy()
+
+        return first, rest
+
+    return [(*torch_passes(m), w) for m, w in zip(members, weights)]
 
 
 def reason_sizes(model: "TrainedModel", raw: pl.DataFrame, backend: str = "numpy", device: str = "cpu",
                  encoded: Encoded | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Logits (n,) and reason sizes (n, groups of the model's feature spec) in log-odds, float64, of the raw features
-    ``raw`` (:func:`noshow.data.features.raw_features`), by ``backend``'s own forward pass.
+    ``raw`` (:func:`noshow.data.features.raw_features`), by ``backend``'s own network.
 
-    Each block of rows and its occluded copies go through the network as one batch. A row whose
-    group already is the reference gets no copy for that group: occlusion would change nothing, so
-    its size is 0 exactly (not a rounding difference between batch positions, which would let the
-    twins disagree on a row with no positive reason). On synthetic data that skips about 45% of the
-    copies, and as much of the network's work.
+    An occluded copy differs from its row only in its group's columns, so its first-layer
+    pre-activation is the row's plus its group's columns' weights times their change
+    (:func:`_occluded_preactivations`), and only the layers above are
+    computed again: for each member network, each block of rows' first layer once, then the rows
+    and all their occluded copies through the rest as one batch; the model's logit is the members'
+    mean, as :meth:`~noshow.model.TrainedModel.predict_logits` averages them. The sizes are those of
+    the occluded copies' own logits (to float rounding, ~1e-6 in float32). A row whose group
+    already is the reference gets no copy for that group: occlusion would change nothing, so its
+    size is 0 exactly (not a rounding difference between batch positions, which would let the twins
+    disagree on a row with no positive reason). On synthetic data that skips about 45% of the
+    copies.
     """
     spec = model.pipeline.spec
     reference = check_reference(model.metadata.get(REFERENCE_KEY), spec)
@@ -143,13 +201,17 @@ def reason_sizes(model: "TrainedModel", raw: pl.DataFrame, backend: str = "numpy
     if reference_row is None:  # the same for every call with this model: encoded once
         reference_row = model.derived[key] = model.pipeline.encode(
             with_reference(raw.head(1), reference, spec.raw_columns), dtype)
+    members = _member_passes(model, backend, device)
     n, names = len(encoded), list(spec.groups)
     logits, sizes = np.empty(n), np.zeros((n, len(names)))
     for start in range(0, n, BLOCK_ROWS):
         block = encoded.subset(slice(start, start + BLOCK_ROWS))
         moved = [np.flatnonzero(~_at_reference(block, reference_row, g, spec)) for g in names]
-        batch = _stack([block, *(_occluded(block.subset(rows), reference_row, g, spec) for g, rows in zip(names, moved))])
-        out = model.predict_logits(batch, backend, device).astype(np.float64)
+        outs = []
+        for first, rest, weight in members:
+            a1 = first(block.dense, block.hot)
+            outs.append(rest(_occluded_preactivations(a1, weight, block, reference_row, moved, names, spec)))
+        out = np.mean(outs, axis=0, dtype=dtype).astype(np.float64)  # one member: its logits, exactly
         logits[start:start + len(block)] = out[:len(block)]
         ends = len(block) + np.cumsum([len(rows) for rows in moved])
         for g, (rows, end) in enumerate(zip(moved, ends)):
@@ -157,17 +219,23 @@ def reason_sizes(model: "TrainedModel", raw: pl.DataFrame, backend: str = "numpy
     return logits, sizes
 
 
+def cited_groups(sizes: np.ndarray) -> np.ndarray:
+    """(n, :data:`MAX_REASONS`) int: for each row of ``sizes`` (n, groups) the group indices to cite,
+    strongest first, then -1: the groups that raise its logit by at least :data:`MIN_SHOWN`, at most
+    :data:`MAX_REASONS`; a row that no group raises cites none (it gets :data:`NO_RAISE`). Ties go to
+    the group listed first in :data:`GROUPS`; sizes are compared at :data:`RANK_DECIMALS` decimals,
+    so float rounding (~1e-6) between the twins cannot reorder two groups of equal effect."""
+    order = np.argsort(-np.round(sizes, RANK_DECIMALS), axis=1, kind="stable")[:, :MAX_REASONS]
+    raises = np.take_along_axis(sizes, order, axis=1) >= MIN_SHOWN
+    # A size just under MIN_SHOWN can round level with one just over it and rank first: keep the
+    # raising ones, in their order, to the left.
+    kept = np.argsort(~raises, axis=1, kind="stable")
+    return np.where(np.take_along_axis(raises, kept, axis=1), np.take_along_axis(order, kept, axis=1), -1)
+
+
 def top_reasons(sizes: np.ndarray) -> list[list[int]]:
-    """For each row of ``sizes`` (n, groups): the group indices to cite, strongest first: up to
-    :data:`MAX_REASONS` with size >= :data:`MIN_SHOWN`, else the single largest. Ties go to the
-    group listed first in :data:`GROUPS`; sizes are compared at :data:`RANK_DECIMALS` decimals, so
-    float rounding (~1e-6) between the twins cannot reorder two groups of equal effect."""
-    order = np.argsort(-np.round(sizes, RANK_DECIMALS), axis=1, kind="stable")
-    chosen = []
-    for row, ranked in zip(sizes, order):
-        positive = [int(g) for g in ranked[:MAX_REASONS] if row[g] >= MIN_SHOWN]
-        chosen.append(positive or [int(ranked[0])])
-    return chosen
+    """:func:`cited_groups` as lists: for each row, the group indices it cites (possibly none)."""
+    return [[int(g) for g in row if g >= 0] for row in cited_groups(sizes)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -242,14 +310,69 @@ def describe(group: str, row: dict, spec: FeatureSpec = KAGGLE) -> str:
     raise KeyError(group)
 
 
+def size_texts(sizes: np.ndarray) -> pl.Series:
+    """``+0.80`` for each size in log-odds: Python's ``f"{size:+.2f}"``, its sign and two decimals,
+    made column-wise: the size in hundredths, rounded; the few within 1e-9 of a half hundredth,
+    where the float product could round the other way, are formatted by Python itself."""
+    sizes = np.asarray(sizes, dtype=np.float64)
+    hundredths = np.abs(sizes) * 100
+    cents = np.rint(hundredths).astype(np.int64)
+    text = pl.select(pl.concat_str(pl.Series(np.where(np.signbit(sizes), "-", "+")), pl.Series(cents // 100), pl.lit("."),
+                                   pl.Series(cents % 100).cast(pl.String).str.zfill(2))).to_series()
+    near_half = np.flatnonzero(np.abs(hundredths - np.floor(hundredths) - 0.5) < 1e-9)
+    if near_half.size:
+        text = text.scatter(near_half, [f"{s:+.2f}" for s in sizes[near_half]])
+    return text
+
+
 def format_reason(text: str, size: float) -> str:
     """``text (+0.80)``: the size in log-odds with its sign and two decimals."""
-    return f"{text} ({size:+.2f})"
+    return f"{text} ({size_texts(np.array([size]))[0]})"
 
 
-def reason_strings(raw: pl.DataFrame, sizes: np.ndarray, spec: FeatureSpec = KAGGLE) -> list[str]:
-    """The ``reasons`` column: per row, its cited groups as ``text (+0.80)`` joined by ``; ``."""
-    names = list(spec.groups)
-    rows = raw.select(spec.raw_columns).iter_rows(named=True)
-    return [SEPARATOR.join(format_reason(describe(names[g], row, spec), sizes[i, g]) for g in cited)
-            for i, (row, cited) in enumerate(zip(rows, top_reasons(sizes)))]
+def _reads(group: str, spec: FeatureSpec = KAGGLE) -> list[str]:
+    """The raw columns :func:`describe` reads for ``group``: its own, and the count of earlier
+    visits that words the history groups ("missed 1 of 2 earlier visits", "no earlier visit")."""
+    extra = [c for c in EXTRA_READS.get(group, ()) if c in spec.raw_columns and c not in spec.groups[group]]
+    return [*spec.groups[group], *extra]
+
+
+def _group_texts(group: str, frame: pl.DataFrame, spec: FeatureSpec = KAGGLE) -> pl.Series:
+    """:func:`describe` of ``group`` for each row of ``frame``, worded once per distinct value of
+    the columns it reads (a few hundred at most, against one call per cited reason)."""
+    reads = _reads(group, spec)
+    values = frame.select(reads)
+    distinct = values.unique()
+    texts = [describe(group, dict(zip(reads, row)), spec) for row in distinct.iter_rows()]
+    worded = distinct.with_columns(pl.Series(TEXT, texts, dtype=pl.String))
+    return values.join(worded, on=reads, how="left", nulls_equal=True, maintain_order="left")[TEXT]
+
+
+def reason_strings(raw: pl.DataFrame, sizes: np.ndarray, spec: FeatureSpec = KAGGLE) -> pl.Series:
+    """The ``reasons`` column (String, one per row of ``raw``): its cited groups
+    (:func:`cited_groups`) as ``text (+0.80)`` joined by ``; ``, or :data:`NO_RAISE` when no group
+    raises its risk. Built column-wise, :data:`STRING_ROWS` rows at a time: each group's cited rows
+    worded at once."""
+    return pl.concat([_reason_strings(raw[start:start + STRING_ROWS], sizes[start:start + STRING_ROWS], spec)
+                      for start in range(0, max(raw.height, 1), STRING_ROWS)])
+
+
+def _reason_strings(raw: pl.DataFrame, sizes: np.ndarray, spec: FeatureSpec = KAGGLE) -> pl.Series:
+    cited = cited_groups(sizes)
+    row, rank = np.nonzero(cited >= 0)  # row-major: each row's reasons strongest first
+    group = cited[row, rank]
+    frame = raw.select(spec.raw_columns)
+    parts = []
+    for g, name in enumerate(spec.groups):
+        entries = np.flatnonzero(group == g)
+        if entries.size:
+            parts.append(pl.DataFrame({ENTRY: entries, TEXT: _group_texts(name, frame[row[entries]], spec)}))
+    n = raw.height
+    if not parts:
+        return pl.Series(REASONS, [NO_RAISE] * n, dtype=pl.String)
+    texts = pl.concat(parts).sort(ENTRY)[TEXT]
+    cells = pl.DataFrame({ROW: row, TEXT: texts, SIZE: size_texts(sizes[row, group])}).select(
+        ROW, pl.format("{} ({})", TEXT, SIZE).alias(REASONS))
+    joined = cells.group_by(ROW, maintain_order=True).agg(pl.col(REASONS).str.join(SEPARATOR))
+    every = pl.DataFrame({ROW: np.arange(n)}).join(joined, on=ROW, how="left", maintain_order="left")
+    return every[REASONS].fill_null(NO_RAISE)

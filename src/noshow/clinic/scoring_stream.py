@@ -30,8 +30,8 @@ import polars as pl
 
 from noshow.clinic import scoring
 from noshow.data import schema as S
-from noshow.data.loader import Appointments
 from noshow.data.features import history_frame
+from noshow.data.loader import Appointments
 from noshow.data.stream import BLOCK_ROWS, ROW, PatientHistory, parse_once
 from noshow.files import atomic_path
 
@@ -75,29 +75,40 @@ def _save_past(files: list[Path], blocks) -> None:
 
 
 def predict_file(model, data_path: str | Path, out: str | Path, history_path: str | Path | None = None,
-                 policy=None, backend: str = "numpy", device: str = "cpu", block_rows: int = BLOCK_ROWS) -> dict:
+                 policy=None, backend: str = "numpy", device: str = "cpu", block_rows: int = BLOCK_ROWS,
+                 reasons: str = "all", stages: dict | None = None) -> dict:
     """Score every appointment of ``data_path`` with ``model`` (a :class:`~noshow.model.TrainedModel`)
     under ``policy`` and write :func:`noshow.clinic.scoring.score`'s table to ``out`` as CSV
-    (atomically). Returns :func:`noshow.clinic.scoring.summary` of all rows."""
+    (atomically), with ``reasons`` for the rows :data:`~noshow.clinic.scoring.REASON_ROWS` names.
+    Returns :func:`noshow.clinic.scoring.summary` of all rows. ``stages``, if given, gets the
+    seconds of ``parse`` (the files read once, their days saved), ``history`` (the patient history
+    out of core), ``read days`` (each group of days read back), ``writing`` (the CSV) and those of
+    :func:`noshow.clinic.scoring.score`."""
+    timed = scoring.timed
     with tempfile.TemporaryDirectory(prefix="noshow-predict-") as tmp:
         history = PatientHistory(Path(tmp))
-        files = parse_once(data_path, Path(tmp), history, by_day=True, name="day", schema=model.schema)
-        scored_blocks = len(history.sizes)
-        scored_ids = np.concatenate([pl.read_parquet(f, columns=[S.APPOINTMENT_ID])[S.APPOINTMENT_ID].to_numpy()
-                                     for f in files]) if files else np.zeros(0, np.int64)
-        if history_path:
-            parse_once(history_path, None, history, skip_ids=scored_ids, schema=model.schema)
-        del scored_ids
-        _save_past(files, history.blocks(count=scored_blocks))
+        with timed(stages, "parse"):
+            files = parse_once(data_path, Path(tmp), history, by_day=True, name="day", schema=model.schema)
+            scored_blocks = len(history.sizes)
+            scored_ids = np.concatenate([pl.read_parquet(f, columns=[S.APPOINTMENT_ID])[S.APPOINTMENT_ID].to_numpy()
+                                         for f in files]) if files else np.zeros(0, np.int64)
+            if history_path:
+                parse_once(history_path, None, history, skip_ids=scored_ids, schema=model.schema)
+            del scored_ids
+        with timed(stages, "history"):
+            _save_past(files, history.blocks(count=scored_blocks))
         totals: dict = {}
         with atomic_path(out) as tmp_out, open(tmp_out, "wb") as handle:
             for group in _day_groups(files, block_rows):
-                frame = pl.concat([pl.read_parquet(p) for p in group])
-                past = np.concatenate([np.load(_past_file(p), allow_pickle=False) for p in group], axis=1)
-                past = history_frame(past)
+                with timed(stages, "read days"):
+                    frame = pl.concat([pl.read_parquet(p) for p in group])
+                    past = np.concatenate([np.load(_past_file(p), allow_pickle=False) for p in group], axis=1)
+                    past = history_frame(past)
                 days = Appointments(frame.drop(ROW), source=str(data_path), sha256="")
-                table = scoring.score(model, days, None, policy, backend, device, past=past)
-                table.write_csv(handle, include_header=not totals)
+                table = scoring.score(model, days, None, policy, backend, device, past=past, reasons=reasons,
+                                      stages=stages)
+                with timed(stages, "writing"):
+                    table.write_csv(handle, include_header=not totals)
                 _add(totals, scoring.summary(table, policy, model.threshold))
                 for path in group:
                     path.unlink()

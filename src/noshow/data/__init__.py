@@ -1,6 +1,5 @@
-"""Data: the Kaggle schema, the strict loader, synthetic appointments, causal features, splits,
-the compact encoded matrix and the out-of-core reader.
+"""Data: the Kaggle schema, the strict loader, a clinic's own export through a schema file, FHIR R4,
+synthetic appointments, causal features, splits and the out-of-core reader.
 
-Nothing is imported here, so that a training worker that needs only :mod:`noshow.data.encoded`
-does not pay for polars.
+Nothing is imported here, so that importing one module does not pay for polars.
 """

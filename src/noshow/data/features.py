@@ -22,14 +22,14 @@ lacks, plus the hour of the appointment when it is known, plus one feature per c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
 from noshow.data import schema as S
-from noshow.data.encoded import Encoded
 from noshow.data.schema_file import APPOINTMENT_TIME, Schema
+from noshow.nn.encoded import Encoded
 
 # Numeric features and the transform applied before standardising (log1p tames long right tails:
 # lead times run to 179 days, prior-appointment counts to 80).
@@ -283,7 +283,7 @@ def history_arrays(patient: np.ndarray, day: np.ndarray, no_show: np.ndarray, bo
 
     def to_rows(values: np.ndarray) -> np.ndarray:
         rows = np.empty(n, np.int32)
-        rows[order] = values[group]
+        rows[order] = values[group]  # noqa: F821 (both are deleted below only after the last call, to free them)
         return rows
 
     prior = earlier(count)

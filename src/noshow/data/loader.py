@@ -2,8 +2,9 @@
 
 One loader serves every command. It reads a CSV (plain or gzip) entirely as text, checks the shape of
 every line, then parses each column strictly so that any bad value is reported with its column and
-file line instead of being silently coerced. The data quirks listed in ``shared/DOMAIN.md`` are
-counted and handled on purpose, and reported by :func:`summarize` (``noshow check``).
+file line instead of being silently coerced; the columns' rules are the table of
+:mod:`noshow.data.rules`. The data quirks listed in ``shared/DOMAIN.md`` are counted and handled on
+purpose, and reported by :func:`noshow.data.summary.summarize` (``noshow check``).
 
 Line numbers in messages are file lines: the header is line 1, the first data row line 2.
 """
@@ -27,15 +28,13 @@ import polars as pl
 
 from noshow.data import roles
 from noshow.data import schema as S
+from noshow.data.rules import AGE_CAP, COLUMN_RULES, LABEL_RULE, MAX_ID_DIGITS, ColumnRule
 from noshow.data.schema_file import Schema
 from noshow.errors import NoshowError
 
 DATA_ENV = "NOSHOW_DATA"
 GZIP_MAGIC = b"\x1f\x8b"
-AGE_CAP = 100
 FIRST_DATA_LINE = 2  # file line of data row 0
-YEAR_RANGE = (1900, 2100)
-MAX_ID_DIGITS = 40  # a PatientId in exponent form may spell at most this many digits  # years accepted in ScheduledDay and AppointmentDay
 
 
 @dataclass(frozen=True)
@@ -107,7 +106,6 @@ def unpacked(path, raw: bytes) -> bytes:
 # when the bytes leave one reading: text that is valid UTF-8 is UTF-8 (Latin-1 text with accents is
 # practically never valid UTF-8), anything else is Windows-1252, the superset of Latin-1 that
 # Windows spreadsheets write (its 0x80-0x9F are printable where Latin-1's are unused controls).
-ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16")
 SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
 UTF8_BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -365,9 +363,11 @@ def typed_frame(path, text: pl.DataFrame, require_label: bool = True,
     return typed if typed is not None else _typed_checked(path, text, require_label, first_line)
 
 
-_INT_COLUMNS = (S.APPOINTMENT_ID, S.AGE, *S.FLAG_COLUMNS, S.HANDICAP)
-_DATETIME_COLUMNS = (S.SCHEDULED_DAY, S.APPOINTMENT_DAY)
 _EXPONENT_ID = r"^[0-9]+(\.[0-9]+)?[eE][+-]?[0-9]+$"
+
+
+# Both paths below come from the rules of :mod:`noshow.data.rules`: a rule's value is first typed
+# and checked (``_valid_expression`` / ``_checked_values``), then stored (``_stored_*``).
 
 
 def _stripped(column: str) -> pl.Expr:
@@ -378,33 +378,45 @@ def _valid_or_null(value: pl.Expr, valid: pl.Expr) -> pl.Expr:
     return pl.when(valid).then(value)
 
 
+def _valid_expression(rule: ColumnRule) -> pl.Expr:
+    """The rule's typed value, null wherever :func:`_checked_values` would raise."""
+    text = _stripped(rule.column)
+    if rule.kind == "text":
+        return text
+    if rule.kind == "choice":
+        return _valid_or_null(text, text.is_in(list(rule.choices)))
+    if rule.kind == "int":
+        value = text.cast(pl.Int64, strict=False)
+        checked = value
+    else:
+        value = text.str.to_datetime(S.DATETIME_FORMAT, strict=False, time_zone=None)
+        checked = value.dt.year()
+    return value if rule.valid is None else _valid_or_null(value, checked.is_between(*rule.valid))
+
+
+def _stored_expression(rule: ColumnRule, value: pl.Expr) -> pl.Expr:
+    if isinstance(rule.choices, dict):
+        value = value.replace_strict(rule.choices, default=None, return_dtype=rule.dtype)
+    if rule.clip is not None:
+        value = value.clip(*rule.clip)
+    return (value if rule.dtype is None else value.cast(rule.dtype)).alias(rule.name)
+
+
 @functools.lru_cache(maxsize=None)
 def _one_pass_expressions(label: bool, true_probability: bool) -> tuple[tuple[pl.Expr, ...], tuple[pl.Expr, ...]]:
     """:func:`_typed_in_one_pass`'s expressions: the typed columns, each null wherever its value
     fails a check of :func:`_typed_checked`, and the rows of each quirk (booleans). Built once per
     header shape (with or without the label, with or without ``true_probability``): building them
     costs more than running them on a few rows."""
-    ints = {c: _stripped(c).cast(pl.Int64, strict=False) for c in _INT_COLUMNS}
-    ints[S.HANDICAP] = _valid_or_null(ints[S.HANDICAP], ints[S.HANDICAP].is_between(0, S.HANDICAP_MAX))
-    ints[S.AGE] = _valid_or_null(ints[S.AGE], ints[S.AGE].is_between(-1, 130))
-    for c in S.FLAG_COLUMNS:
-        ints[c] = _valid_or_null(ints[c], ints[c].is_between(0, 1))
-    times = {}
-    for c in _DATETIME_COLUMNS:
-        parsed = _stripped(c).str.to_datetime(S.DATETIME_FORMAT, strict=False, time_zone=None)
-        times[c] = _valid_or_null(parsed, parsed.dt.year().is_between(*YEAR_RANGE))
-    gender = _stripped(S.GENDER)
-    scheduled_date, appointment_date = (times[c].dt.date() for c in _DATETIME_COLUMNS)
-    columns = [_stripped(S.PATIENT_ID).alias(S.PATIENT_ID), ints[S.APPOINTMENT_ID],
-               _valid_or_null(gender, gender.is_in(list(S.GENDER_VALUES))).alias(S.GENDER),
-               *(e.alias(c) for c, e in times.items()), _stripped(S.NEIGHBOURHOOD),
-               *(ints[c].cast(pl.Int8).alias(c) for c in (*S.FLAG_COLUMNS, S.HANDICAP)),
-               ints[S.AGE].clip(0, AGE_CAP).cast(pl.Int16).alias(S.AGE),
-               _stripped(S.PATIENT_ID).alias(S.PATIENT_KEY), scheduled_date.alias(S.SCHEDULED_DATE),
-               appointment_date.alias(S.APPOINTMENT_DATE)]
-    if label:  # null (a failed check) for a value that is not a label
-        columns.append(_stripped(S.LABEL).replace_strict(S.LABEL_VALUES, default=None, return_dtype=pl.Int8).alias(S.TARGET))
-    quirks = ((ints[S.AGE] < 0).alias("_young"), (ints[S.AGE] > AGE_CAP).alias("_old"),
+    rules = (*COLUMN_RULES, LABEL_RULE) if label else COLUMN_RULES
+    valid = {rule.column: _valid_expression(rule) for rule in rules}
+    scheduled_date, appointment_date = (valid[c].dt.date() for c in (S.SCHEDULED_DAY, S.APPOINTMENT_DAY))
+    columns = [_stored_expression(rule, valid[rule.column]) for rule in COLUMN_RULES]
+    columns += [_stripped(S.PATIENT_ID).alias(S.PATIENT_KEY), scheduled_date.alias(S.SCHEDULED_DATE),
+                appointment_date.alias(S.APPOINTMENT_DATE)]
+    if label:
+        columns.append(_stored_expression(LABEL_RULE, valid[S.LABEL]))
+    quirks = ((valid[S.AGE] < 0).alias("_young"), (valid[S.AGE] > AGE_CAP).alias("_old"),
               (appointment_date < scheduled_date).alias("_early"))
     if true_probability:  # last: not checked (synthetic files only)
         columns.append(pl.col(S.TRUE_PROBABILITY).cast(pl.Float64, strict=False))
@@ -444,48 +456,52 @@ def _quirks(young: int, old: int, early: int, exponent_ids: int) -> list[Quirk]:
     ]
 
 
+def _checked_values(where: Location, text: pl.DataFrame, rule: ColumnRule) -> pl.Series:
+    """The rule's typed values, raising with the column and line at the first that fails it."""
+    column = rule.column
+    if rule.kind == "text":
+        return text[column].str.strip_chars()
+    if rule.kind == "choice":
+        return _parse_choice(where, text, column, rule.choices)
+    if rule.kind == "int":
+        values = _parse_int(where, text, column)
+        checked = values
+    else:
+        values = _parse_datetime(where, text, column)
+        checked = values.dt.year()
+    if rule.valid is not None:
+        _check_range(where, column, checked, *rule.valid)
+    return values
+
+
+def _stored_values(rule: ColumnRule, values: pl.Series) -> pl.Series:
+    if isinstance(rule.choices, dict):
+        values = values.replace_strict(rule.choices, return_dtype=rule.dtype)
+    if rule.clip is not None:
+        values = values.clip(*rule.clip)
+    return (values if rule.dtype is None else values.cast(rule.dtype)).rename(rule.name)
+
+
 def _typed_checked(path, text: pl.DataFrame, require_label: bool, first_line: int) -> tuple[pl.DataFrame, list[Quirk]]:
-    """:func:`typed_frame` column by column, each check raising with the column and the line."""
+    """:func:`typed_frame` column by column, each check raising with the column and the line; the
+    first value reported is the first missing one in file order, else the first bad one in the
+    order of :data:`~noshow.data.rules.COLUMN_RULES`."""
     where = Location(path, first_line)
     for column in S.FEATURE_COLUMNS:
         _require_present(where, text, column)
-    scheduled = _parse_datetime(where, text, S.SCHEDULED_DAY)
-    appointment = _parse_datetime(where, text, S.APPOINTMENT_DAY)
-    age = _parse_int(where, text, S.AGE)
-    for column, values in ((S.SCHEDULED_DAY, scheduled), (S.APPOINTMENT_DAY, appointment)):
-        # Polars parses years 0..9999 but Python's dates (and any calendar arithmetic) start at year 1;
-        # an appointment system's dates are never that far out, so anything else is a typo.
-        _check_range(where, column, values.dt.year(), *YEAR_RANGE)
-    columns: dict[str, pl.Series] = {
-        S.PATIENT_ID: text[S.PATIENT_ID].str.strip_chars(),
-        S.APPOINTMENT_ID: _parse_int(where, text, S.APPOINTMENT_ID),
-        S.GENDER: _parse_choice(where, text, S.GENDER, S.GENDER_VALUES),
-        S.SCHEDULED_DAY: scheduled,
-        S.APPOINTMENT_DAY: appointment,
-        S.NEIGHBOURHOOD: text[S.NEIGHBOURHOOD].str.strip_chars(),
-    }
-    for column in S.FLAG_COLUMNS:
-        values = _parse_int(where, text, column)
-        _check_range(where, column, values, 0, 1)
-        columns[column] = values.cast(pl.Int8)
-    handicap = _parse_int(where, text, S.HANDICAP)
-    _check_range(where, S.HANDICAP, handicap, 0, S.HANDICAP_MAX)
-    columns[S.HANDICAP] = handicap.cast(pl.Int8)
-    _check_range(where, S.AGE, age, -1, 130)
-
+    valid = {rule.column: _checked_values(where, text, rule) for rule in COLUMN_RULES}
+    columns = {rule.name: _stored_values(rule, valid[rule.column]) for rule in COLUMN_RULES}
     keys, n_exponent = patient_keys(columns[S.PATIENT_ID], where)
-    scheduled_date = scheduled.dt.date()
-    appointment_date = appointment.dt.date()
+    scheduled_date, appointment_date = (valid[c].dt.date() for c in (S.SCHEDULED_DAY, S.APPOINTMENT_DAY))
+    age = valid[S.AGE]
     quirks = _quirks(int((age < 0).sum()), int((age > AGE_CAP).sum()),
                      int((appointment_date < scheduled_date).sum()), n_exponent)
-    columns[S.AGE] = age.clip(0, AGE_CAP).cast(pl.Int16)
     columns[S.PATIENT_KEY] = keys.rename(S.PATIENT_KEY)
     columns[S.SCHEDULED_DATE] = scheduled_date.rename(S.SCHEDULED_DATE)
     columns[S.APPOINTMENT_DATE] = appointment_date.rename(S.APPOINTMENT_DATE)
 
     if S.LABEL in text.columns:
-        label = _parse_choice(where, text, S.LABEL, S.LABEL_VALUES)
-        columns[S.TARGET] = label.replace_strict(S.LABEL_VALUES, return_dtype=pl.Int8).rename(S.TARGET)
+        columns[S.TARGET] = _stored_values(LABEL_RULE, _checked_values(where, text, LABEL_RULE))
     elif require_label:
         check_columns(where, text.columns, (S.LABEL,))
     if S.TRUE_PROBABILITY in text.columns:
@@ -652,74 +668,3 @@ def check_trainable(data: Appointments, min_rows: int = 50, min_per_class: int =
                 f"{data.source}: only {count} '{name}' rows; training needs at least "
                 f"{min_per_class} of each class"
             )
-
-
-# --------------------------------------------------------------------------------------------------
-# Summary (noshow check)
-
-
-# The optional roles whose absence `check` names (age and birth date are one fact: the age).
-OPTIONAL_SHOWN = ("appointment_time", "age", "gender", "reminder_sent")
-
-
-def summarize(data: Appointments) -> dict:
-    """Plain-data summary of a loaded file: rows, rate, date range, patients and quirks."""
-    frame = data.frame
-    summary = {
-        "source": data.source,
-        "synthetic": data.synthetic,
-        "sha256": data.sha256,
-        "rows": frame.height,
-        "patients": frame[S.PATIENT_KEY].n_unique(),
-        **({"neighbourhoods": frame[S.NEIGHBOURHOOD].n_unique()} if S.NEIGHBOURHOOD in frame.columns else {}),
-        "appointment_days": [str(frame[S.APPOINTMENT_DATE].min()), str(frame[S.APPOINTMENT_DATE].max())],
-        "scheduled_days": [str(frame[S.SCHEDULED_DATE].min()), str(frame[S.SCHEDULED_DATE].max())],
-        "same_day_share": float((frame[S.APPOINTMENT_DATE] <= frame[S.SCHEDULED_DATE]).mean()),
-        "quirks": [{"name": q.name, "count": q.count, "handling": q.handling} for q in data.quirks],
-        "duplicate_appointment_ids": duplicate_ids(data)[0],
-    }
-    if data.schema is not None:
-        summary["schema"] = data.schema.name
-        summary["roles_absent"] = [r for r in OPTIONAL_SHOWN if not data.schema.has(r)
-                                   and not (r == "age" and data.schema.has("birth_date"))]
-        summary["covariates"] = {c: str(frame[c].dtype) for c in data.schema.covariates}
-    if data.text_format is not None:
-        summary["encoding"] = data.text_format.encoding
-        summary["separator"] = SEPARATORS.get(data.text_format.separator, data.text_format.separator)
-    if data.has_label:
-        summary["no_show_rate"] = float(frame[S.TARGET].mean())
-        summary["no_shows"] = int(frame[S.TARGET].sum())
-    return summary
-
-
-def format_summary(summary: dict) -> str:
-    """Human-readable text of :func:`summarize`'s output."""
-    origin = "synthetic data" if summary["synthetic"] else "file"
-    lines = [
-        f"{origin}: {summary['source']}",
-        f"sha256:            {summary['sha256']}",
-        f"rows:              {summary['rows']:,}",
-    ]
-    if "no_show_rate" in summary:
-        lines.append(f"no-show rate:      {summary['no_show_rate']:.4f} ({summary['no_shows']:,} no-shows)")
-    else:
-        lines.append("no-show rate:      (no label column)")
-    first, last = summary["appointment_days"]
-    lines += [
-        f"appointment days:  {first} .. {last}",
-        f"scheduled days:    {summary['scheduled_days'][0]} .. {summary['scheduled_days'][1]}",
-        f"patients:          {summary['patients']:,}",
-        *([f"neighbourhoods:    {summary['neighbourhoods']}"] if "neighbourhoods" in summary else []),
-        f"same-day bookings: {summary['same_day_share']:.1%}",
-        f"duplicate IDs:     {summary['duplicate_appointment_ids']:,}",
-    ]
-    if "schema" in summary:
-        lines.append(f"schema:            {summary['schema']}; covariates: {', '.join(summary['covariates']) or 'none'}")
-        if summary["roles_absent"]:
-            lines.append(f"absent roles:      {', '.join(summary['roles_absent'])} (their features are left out)")
-    if "encoding" in summary:
-        lines.append(f"read as:           {summary['encoding']}, {summary['separator']}-separated")
-    lines.append("quirks:")
-    for quirk in summary["quirks"]:
-        lines.append(f"  {quirk['name']}: {quirk['count']:,} rows -> {quirk['handling']}")
-    return "\n".join(lines)

@@ -9,11 +9,11 @@ import numpy as np
 import polars as pl
 
 from noshow.data import schema as S
-from noshow.data.encoded import Encoded
 from noshow.data.features import FeaturePipeline, raw_features, spec_of
 from noshow.data.loader import Appointments, check_trainable
 from noshow.data.splits import Split, make_split
 from noshow.errors import NoshowError
+from noshow.nn.encoded import Encoded
 
 
 @dataclass

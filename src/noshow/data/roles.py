@@ -26,12 +26,10 @@ from __future__ import annotations
 import polars as pl
 
 from noshow.data import schema as S
+from noshow.data.rules import AGE_CAP, AGE_RANGE, YEAR_RANGE
 from noshow.data.schema_file import APPOINTMENT_TIME, Schema
 
 MISSING = "(missing)"  # the category of a blank categorical covariate
-AGE_CAP = 100  # the loader's cap, the same for every layout
-AGE_RANGE = (-1, 130)
-YEAR_RANGE = (1900, 2100)
 TRUE_TEXT = ("1", "yes", "y", "true", "t")
 FALSE_TEXT = ("0", "no", "n", "false", "f")
 GENDER_TEXT = {"F": ("f", "female", "woman", "w", "fem", "feminino", "femme"),

@@ -14,8 +14,20 @@ import difflib
 import tomllib
 from pathlib import Path
 
-from noshow.data.schema import (AGE, APPOINTMENT_DATE, APPOINTMENT_DAY, APPOINTMENT_ID, GENDER, PATIENT_ID,
-                                PATIENT_KEY, SCHEDULED_DATE, SCHEDULED_DAY, SMS_RECEIVED, TARGET, TRUE_PROBABILITY)
+from noshow.data.schema import (
+    AGE,
+    APPOINTMENT_DATE,
+    APPOINTMENT_DAY,
+    APPOINTMENT_ID,
+    GENDER,
+    PATIENT_ID,
+    PATIENT_KEY,
+    SCHEDULED_DATE,
+    SCHEDULED_DAY,
+    SMS_RECEIVED,
+    TARGET,
+    TRUE_PROBABILITY,
+)
 from noshow.errors import NoshowError
 
 REQUIRED_ROLES = ("appointment_id", "patient_id", "booked_at", "appointment_date")

@@ -34,6 +34,7 @@ class Split:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
+    seed: int = 0  # the split's seed (the time split ignores it)
 
     def sizes(self) -> dict[str, int]:
         return {"n_train": len(self.train), "n_val": len(self.val), "n_test": len(self.test)}
@@ -114,4 +115,4 @@ def make_split(frame: pl.DataFrame, kind: str = "random", seed: int = 0, hold_ou
     if kind not in makers:
         raise ValueError(f"unknown split {kind!r}; choose one of {', '.join(SPLITS)}")
     train, val, test = makers[kind](frame, seed)
-    return Split(kind, np.sort(train), np.sort(val), np.sort(test))
+    return Split(kind, np.sort(train), np.sort(val), np.sort(test), seed)

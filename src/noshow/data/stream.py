@@ -15,7 +15,7 @@
    training: the same for a given file and seed, whatever the block size).
 3. The feature pipeline is fitted on the training rows as the blocks go by
    (:meth:`~noshow.data.features.FeaturePipeline.fit_chunks`), then every block is encoded compactly and
-   saved to a :class:`~noshow.data.encoded.ChunkStore`, from which
+   saved to a :class:`~noshow.nn.encoded.ChunkStore`, from which
    :func:`noshow.training.train.train_streamed` trains one block in memory at a time.
 
 Compared with the in-memory path, the split is a hash, not stratified (no difference at millions
@@ -31,14 +31,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from noshow.data import schema as S
-from noshow.data.splits import TEST_FRACTION, VAL_FRACTION
 from noshow.data import roles
+from noshow.data import schema as S
+from noshow.data.features import HISTORY_INPUTS, FeaturePipeline, history_arrays, history_frame, raw_features, spec_of
 from noshow.data.loader import FIRST_DATA_LINE, GZIP_MAGIC, SEPARATORS, check_columns, export_typed_frame, typed_frame
 from noshow.data.schema_file import Schema
-from noshow.data.encoded import ChunkStore
+from noshow.data.splits import TEST_FRACTION, VAL_FRACTION
 from noshow.errors import NoshowError
-from noshow.data.features import HISTORY_INPUTS, FeaturePipeline, history_arrays, history_frame, raw_features, spec_of
+from noshow.nn.encoded import ChunkStore
 
 PART = "_part"  # 0: train, 1: validation, 2: test
 # The same shares of rows as the in-memory splits: the test fraction of all rows, then the
@@ -84,7 +84,8 @@ def typed_batches(path: str | Path, block_rows: int = BLOCK_ROWS, read_bytes: in
         # Text only, empty fields as nulls: exactly what the in-memory loader hands to typed_frame.
         convert = csv.ConvertOptions(column_types={c: pa.string() for c in header}, strings_can_be_null=True,
                                      null_values=[""])
-        reader = csv.open_csv(pa.input_stream(str(path), compression="gzip" if gz else None), read_options=csv.ReadOptions(block_size=read_bytes, use_threads=False),
+        reader = csv.open_csv(pa.input_stream(str(path), compression="gzip" if gz else None),
+                              read_options=csv.ReadOptions(block_size=read_bytes, use_threads=False),
                               parse_options=csv.ParseOptions(delimiter=separator), convert_options=convert)
         pending, rows, first_line = [], 0, FIRST_DATA_LINE
 

@@ -6,8 +6,9 @@ no-shows on strictly earlier days), so the best achievable score, the Bayes limi
 the ``true_probability`` column itself. Its logit has interactions, as the real data has (the
 effects of a reminder and of past no-shows change with lead time; same-day booking and a
 scholarship act differently with age), so that, as on the real file, the twins and boosted trees
-beat logistic regression (default data: PR AUC 0.511 and 0.510 against 0.495, limit 0.526). Marginals follow the real file: about 20% no-shows, a third
-same-day bookings (with few no-shows), repeat patients, ~80 neighbourhoods of very unequal size.
+beat logistic regression (default data: PR AUC 0.511 and 0.510 against 0.495, limit 0.526).
+Marginals follow the real file: about 20% no-shows, a third same-day bookings (with few
+no-shows), repeat patients, ~80 neighbourhoods of very unequal size.
 
 Any size is generated in bounded memory, by blocks of :data:`BLOCK_ROWS` appointments of whole
 patients (a patient's history depends only on the patient's own appointments, so a block is

@@ -1,9 +1,9 @@
 """Checking a data-parallel run against one process: the oracle of the equivalence tests and of
 ``bench/distributed-equivalence``.
 
-P processes with local batches of b rows take, step for step, the steps one process takes with
-batches of the P pieces together. :func:`replay_one_process` replays those steps with the
-one-process training step (:meth:`~noshow.training.loop.NumpyBackend.train_batches` or the PyTorch
+P processes, each with its piece of a step's global batch of b rows, take, step for step, the
+steps one process takes with batches of the P pieces together. :func:`replay_one_process` replays those steps with the
+one-process training step (:meth:`~noshow.nn.twins.NumpyBackend.train_batches` or the PyTorch
 twin's) on every process's training rows, so its weights can be compared with the run's.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 from noshow.data import schema as S
 from noshow.distributed.train import local_batches, shard_parts
 from noshow.nn.config import member_config, resolve_pos_weight
-from noshow.training.loop import make_backend
+from noshow.nn.twins import make_backend
 
 
 def replay_one_process(path: str | Path, model, backend: str, processes: int = 2) -> dict[str, np.ndarray]:
@@ -25,12 +25,13 @@ def replay_one_process(path: str | Path, model, backend: str, processes: int = 2
     one process reaches them, each step's batch being the processes' pieces together, for the
     epochs up to the run's best one. The run must have had dropout off for the two to agree."""
     config = member_config(model.config, 0)
-    shards = [shard_parts(path, rank, processes) for rank in range(processes)]
-    encoded = [model.pipeline.encode(raw.filter(part == 0), np.float64).to_array(np.float64) for _, raw, part in shards]
-    labels = [frame[S.TARGET].to_numpy()[part == 0] for frame, _, part in shards]
+    data = model.metadata["data"]
+    shards = [shard_parts(path, rank, processes, data["split"], data.get("split_seed", 0)) for rank in range(processes)]
+    encoded = [model.pipeline.encode(s.raw.filter(s.part == 0), np.float64).to_array(np.float64) for s in shards]
+    labels = [s.frame[S.TARGET].to_numpy()[s.part == 0] for s in shards]
     rows = [len(y) for y in labels]
     offsets = np.cumsum([0, *rows[:-1]])
-    steps = math.ceil(sum(rows) / (processes * config.batch_size))
+    steps = math.ceil(sum(rows) / config.batch_size)
     y = np.concatenate(labels)
     one = make_backend(backend, encoded[0].shape[1], config)
     one.prepare(np.concatenate(encoded), y, None)

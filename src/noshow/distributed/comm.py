@@ -5,7 +5,8 @@
   whose gradients ``DistributedDataParallel`` reduces itself.
 
 Both move NumPy arrays only, through buffers: nothing is pickled, so nothing a peer sends can run
-code (mpi4py's lower-case methods and ``all_gather_object`` would pickle).
+code (mpi4py's lower-case methods and ``all_gather_object`` would pickle); JSON values and polars
+frames (Arrow IPC) cross as bytes.
 """
 
 from __future__ import annotations
@@ -34,11 +35,27 @@ class Comm:
         """(size, longest) array of every process's 1-D ``array``, each padded to ``longest``."""
         raise NotImplementedError
 
-    def allgather(self, array: np.ndarray) -> list[np.ndarray]:
-        """Every process's 1-D ``array`` (lengths may differ), in rank order, on every process."""
+    def _gather_padded(self, array: np.ndarray, longest: int, root: int) -> np.ndarray | None:
+        """(size, longest) array of every process's padded 1-D ``array`` on ``root``; None elsewhere."""
+        raise NotImplementedError
+
+    def _lengths(self, array: np.ndarray) -> np.ndarray:
         lengths = np.zeros(self.size, dtype=np.int64)
         lengths[self.rank] = len(array)
-        self.allreduce_(lengths)
+        return self.allreduce_(lengths)
+
+    def gather(self, array: np.ndarray, root: int = 0) -> list[np.ndarray] | None:
+        """Every process's 1-D ``array`` (lengths may differ), in rank order, on ``root`` only
+        (None elsewhere): what one process needs costs the others no memory."""
+        lengths = self._lengths(array)
+        padded = np.zeros(int(lengths.max()), dtype=array.dtype)
+        padded[: len(array)] = array
+        rows = self._gather_padded(padded, int(lengths.max()), root)
+        return None if rows is None else [rows[r, : lengths[r]] for r in range(self.size)]
+
+    def allgather(self, array: np.ndarray) -> list[np.ndarray]:
+        """Every process's 1-D ``array`` (lengths may differ), in rank order, on every process."""
+        lengths = self._lengths(array)
         padded = np.zeros(int(lengths.max()), dtype=array.dtype)
         padded[: len(array)] = array
         rows = self._allgather_padded(padded, int(lengths.max()))
@@ -48,6 +65,18 @@ class Comm:
         """Every process's JSON-able ``value``, in rank order (sent as UTF-8 bytes)."""
         data = np.frombuffer(json.dumps(value).encode(), dtype=np.uint8)
         return [json.loads(part.tobytes()) for part in self.allgather(data)]
+
+    def gather_frame(self, frame, root: int = 0) -> list | None:
+        """Every process's polars frame, in rank order, on ``root`` (None elsewhere); sent as
+        Arrow IPC bytes: data only, so reading a peer's frame runs no code."""
+        import io
+
+        import polars as pl
+
+        buffer = io.BytesIO()
+        frame.write_ipc(buffer)
+        parts = self.gather(np.frombuffer(buffer.getvalue(), dtype=np.uint8), root)
+        return None if parts is None else [pl.read_ipc(io.BytesIO(part.tobytes())) for part in parts]
 
     def total(self, *values: float) -> np.ndarray:
         """Sums over the processes of a few numbers, as a float64 array."""
@@ -77,6 +106,11 @@ class MPIComm(Comm):
     def broadcast_(self, array, root=0):
         self.world.Bcast(array, root=root)
         return array
+
+    def _gather_padded(self, array, longest, root):
+        out = np.empty((self.size, longest), dtype=array.dtype) if self.rank == root else None
+        self.world.Gather(array, out, root=root)
+        return out
 
     def _allgather_padded(self, array, longest):
         out = np.empty((self.size, longest), dtype=array.dtype)
@@ -119,6 +153,12 @@ class TorchComm(Comm):
         parts = [self.torch.empty_like(tensor) for _ in range(self.size)]
         self.dist.all_gather(parts, tensor)
         return np.stack([p.cpu().numpy() for p in parts])
+
+    def _gather_padded(self, array, longest, root):
+        tensor = self.torch.from_numpy(array).to(self.device)
+        parts = [self.torch.empty_like(tensor) for _ in range(self.size)] if self.rank == root else None
+        self.dist.gather(tensor, parts, dst=root)
+        return None if parts is None else np.stack([p.cpu().numpy() for p in parts])
 
     def barrier(self):
         self.dist.barrier()

@@ -76,9 +76,10 @@ def read_manifest(folder: Path) -> dict:
         raise NoshowError(f"{folder}: not a partition folder written by noshow partition ({exc})") from None
 
 
-def read_shard(path: str | Path, rank: int, size: int) -> pl.DataFrame:
+def read_shard(path: str | Path, rank: int, size: int, positions: bool = False) -> pl.DataFrame:
     """The typed appointments of the patients process ``rank`` of ``size`` owns: from a CSV in file
-    order, or from a partition folder part by part."""
+    order, or from a partition folder part by part. ``positions``: keep each row's position in the
+    CSV (from 0) in a first column :data:`ROW`."""
     path = Path(path)
     if path.is_dir():
         manifest = read_manifest(path)
@@ -90,10 +91,17 @@ def read_shard(path: str | Path, rank: int, size: int) -> pl.DataFrame:
         if not frames:
             raise NoshowError(f"{path}: no rows for process {rank} of {size}")
         # In file order, as from the CSV: the same rows in the same order train the same network.
-        return pl.concat(frames, rechunk=True).sort(ROW).drop(ROW)
+        shard = pl.concat(frames, rechunk=True).sort(ROW)
+        return shard.with_columns(pl.col(ROW).cast(pl.Int64)) if positions else shard.drop(ROW)
     from noshow.data.stream import typed_batches
 
-    blocks = [batch.filter(owner(batch, size) == rank) for batch in typed_batches(path)]
+    blocks, offset = [], 0
+    for batch in typed_batches(path):
+        mine = owner(batch, size) == rank
+        if positions:
+            batch = batch.with_row_index(ROW, offset).with_columns(pl.col(ROW).cast(pl.Int64))
+        offset += batch.height
+        blocks.append(batch.filter(mine))
     return pl.concat(blocks, rechunk=True)
 
 

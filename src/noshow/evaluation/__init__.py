@@ -1,1 +1,2 @@
-"""Evaluation: metric definitions, the comparison protocol, its report, and the benchmarks."""
+"""Evaluation: the comparison protocol, the rolling origin, its report, and the benchmarks. The
+metric definitions are in :mod:`noshow.stats.metrics`."""

@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from noshow.evaluation.compare import TWINS, machine, run_twin
 from noshow.data.loader import Appointments
-from noshow.files import atomic_path, write_json
 from noshow.data.prepare import Prepared, prepare
+from noshow.evaluation.compare import TWINS, machine, run_twin
+from noshow.files import atomic_path, write_json
 from noshow.nn.config import MLPConfig, dropout_levels
 from noshow.training.worker import save_parts
 
@@ -311,8 +311,9 @@ SCALE_KEYS = ("synth", "scaling", "predict", "scale_machine")  # what scale_resu
 
 def scale_results(scale: list[int], threads: int, say=lambda text: None) -> dict:
     """The ``synth``, ``scaling`` and ``predict`` lists of ``bench.json`` for synthetic files of
-    ``scale`` rows (:func:`noshow.evaluation.scale.scale_runs`), and ``scale_machine``: when, on
-    what and with how many threads they were measured."""
+    ``scale`` rows (:func:`noshow.evaluation.scale.scale_runs`), each ``predict`` record with its
+    ``over_training`` (:func:`predict_over_training`), and ``scale_machine``: when, on what and
+    with how many threads they were measured."""
     import datetime as dt
 
     from noshow.evaluation.scale import scale_runs
@@ -322,8 +323,10 @@ def scale_results(scale: list[int], threads: int, say=lambda text: None) -> dict
                                       **machine(), "threads": threads}}
     for rows in scale:
         say(f"writing, streamed training and scoring of {rows:,} synthetic rows")
-        for key, record in scale_runs(rows, threads).items():
-            result[key].append(record)
+        for key, records in scale_runs(rows, threads).items():
+            result[key] += records
+    for run in result["predict"]:
+        run["over_training"] = predict_over_training(result, run)
     return result
 
 
@@ -420,9 +423,18 @@ def scale_summary(result: dict) -> list[str]:
     for s in result.get("scaling", []):
         lines.append(f"streamed {s['rows']:>12,} rows: {s['seconds']:.1f} s, peak {s['peak_rss_mb']:.0f} MB")
     for p in result.get("predict", []):
-        lines.append(f"predict  {p['rows']:>12,} rows: {p['seconds']:.1f} s ({p['rows'] / p['seconds']:,.0f} rows/s), "
-                     f"peak {p['peak_rss_mb']:.0f} MB")
+        ratio = predict_over_training(result, p)
+        versus = "" if ratio is None else f", {ratio:.2f}x the streamed training's features + 1 epoch"
+        lines.append(f"predict  {p['rows']:>12,} rows, reasons {p.get('reasons', 'all')}: {p['seconds']:.1f} s "
+                     f"({p['rows'] / p['seconds']:,.0f} rows/s{versus}), peak {p['peak_rss_mb']:.0f} MB")
     return lines
+
+
+def predict_over_training(result: dict, run: dict) -> float | None:
+    """Seconds of the ``predict`` record ``run`` over those of the same run's streamed training of
+    as many rows (features plus one epoch: the ``scaling`` record's ``seconds``); None without one."""
+    trained = [s["seconds"] for s in result.get("scaling", []) if s["rows"] == run["rows"]]
+    return run["seconds"] / trained[0] if trained else None
 
 
 def merge_section(path: Path, name: str, section: dict) -> Path:
@@ -438,8 +450,10 @@ def merge_section(path: Path, name: str, section: dict) -> Path:
 def summary(result: dict) -> str:
     spe, r = result["seconds_per_epoch"], result["ratios"]
     lines = [
-        f"seconds per epoch (median): numpy {spe['numpy']:.3f}, torch {spe['torch']:.3f}, sklearn MLPClassifier {spe['sklearn_mlp']:.3f}",
-        f"  numpy/torch {r['numpy_over_torch']:.2f}x; sklearn is {r['sklearn_over_numpy']:.1f}x numpy, {r['sklearn_over_torch']:.1f}x torch",
+        f"seconds per epoch (median): numpy {spe['numpy']:.3f}, torch {spe['torch']:.3f}, "
+        f"sklearn MLPClassifier {spe['sklearn_mlp']:.3f}",
+        f"  numpy/torch {r['numpy_over_torch']:.2f}x; "
+        f"sklearn is {r['sklearn_over_numpy']:.1f}x numpy, {r['sklearn_over_torch']:.1f}x torch",
     ]
     if "blas_floor_seconds_per_epoch" in result:
         floor, fr, gf = result["blas_floor_seconds_per_epoch"], result["floor_ratio"], result["gflops"]

@@ -20,23 +20,31 @@ from pathlib import Path
 
 import numpy as np
 
+from noshow.clinic.fairness import fairness_table, findings, subgroups
+from noshow.clinic.policies import Capacity
 from noshow.data import schema as S
 from noshow.data.loader import Appointments
-from noshow.errors import NoshowError
-from noshow.evaluation.metrics import (CALIBRATION_METRICS, CONFUSION, INTERVAL_METRICS, SCALAR_METRICS, average_precision,
-                                      steady_f1_threshold, bootstrap_ci,
-                            classification_metrics, calibration_fit, calibration_fit_ci)
-from noshow.clinic.calibration import expected_calibration_error, fit_calibrator
-from noshow.clinic.policies import Capacity
-from noshow.clinic.fairness import fairness_table, findings, subgroups
 from noshow.data.prepare import Prepared, prepare
+from noshow.errors import NoshowError
 from noshow.evaluation import decisions as D
 from noshow.nn.config import MLPConfig
+from noshow.stats.calibration import expected_calibration_error, fit_calibrator
+from noshow.stats.metrics import (
+    CALIBRATION_METRICS,
+    CONFUSION,
+    INTERVAL_METRICS,
+    SCALAR_METRICS,
+    average_precision,
+    bootstrap_ci,
+    calibration_fit,
+    calibration_fit_ci,
+    classification_metrics,
+    steady_f1_threshold,
+)
 from noshow.training import BACKENDS as TWINS
 from noshow.training.worker import save_parts
 
 SCHEMA_VERSION = 1
-FAIRNESS_SHARE = 0.10  # the call list the fairness audit examines: 10% of each day's appointments
 CALIBRATION_MIN_CLASS = 10  # no-shows and shows a (sub)group needs for a calibration slope and intercept
 COST_METRICS = ("train_seconds", "epochs", "seconds_per_epoch", "seconds_to_95pct", "import_rss_mb", "peak_rss_mb")
 # The fields of metrics.json that measure the machine rather than the model: wall times and memory.
@@ -372,19 +380,19 @@ def clinic_evaluation(prepared: Prepared, twins: list[ModelRun]) -> dict:
     groups = subgroups(frame, prepared.data.schema)
     rule = D.rule_flags(prepared.raw)[test]
     out = {"decisions": {D.RULE_NAME: D.call_lists(y, rule, day, ids)}, "decision_curve": {}, "fairness": {},
-           "fairness_findings": {}, "fairness_call_share": FAIRNESS_SHARE}
+           "fairness_findings": {}, "fairness_call_share": D.CALL_LIST_SHARE}
     for run in twins:
         p = run.test_probability
         out["decisions"][run.name] = D.call_lists(y, p, day, ids)
         out["decision_curve"][run.name] = D.decision_curve(y, p)
-        flagged = Capacity(call_share=FAIRNESS_SHARE).flags(p, day, ids, 0.5).astype(bool)
+        flagged = Capacity(call_share=D.CALL_LIST_SHARE).flags(p, day, ids, 0.5).astype(bool)
         out["fairness"][run.name] = fairness_table(y, p, flagged, groups)
         out["fairness_findings"][run.name] = findings(out["fairness"][run.name], float(flagged.mean()))
     return out
 
 
 def calibration_checks(prepared: Prepared, twins: list[ModelRun]) -> dict:
-    """Calibration-in-the-large and slope (:func:`~noshow.evaluation.metrics.calibration_fit`) of
+    """Calibration-in-the-large and slope (:func:`~noshow.stats.metrics.calibration_fit`) of
     each twin's seed-0 calibrated test probabilities, with bootstrap 95% intervals, over all test
     rows and in each audited subgroup (:func:`noshow.clinic.fairness.subgroups`, in the fairness
     table's order). A group with fewer than :data:`CALIBRATION_MIN_CLASS` no-shows or shows gets

@@ -19,6 +19,8 @@ import polars as pl
 from noshow.clinic.policies import Capacity
 
 CALL_SHARES = (0.05, 0.10, 0.20)
+# The call list the fairness audit and the rolling origin examine: 10% of each day, highest risk first.
+CALL_LIST_SHARE = 0.10
 CURVE_THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.02, 0.61, 0.02))
 RULE_NAME = "no_show_rule"
 RULE_PRIOR_NO_SHOWS = 2

@@ -17,7 +17,7 @@ import numpy as np
 
 from noshow.errors import NoshowError
 from noshow.files import atomic_path, write_json
-from noshow.evaluation.metrics import CONFUSION
+from noshow.stats.metrics import CONFUSION
 from noshow.training import BACKENDS as TWINS
 
 METRICS_FILE = "metrics.json"  # the report's data; its presence marks a folder as a report
@@ -106,7 +106,8 @@ def figure_confusions(metrics: dict, out: Path) -> None:
                     color="white" if value > matrix.max() / 2 else "black")
         ax.set_xticks([0, 1], ["show", "no-show"])
         ax.set_yticks([0, 1], ["show", "no-show"])
-        ax.set(xlabel="predicted", ylabel="actual", title=f"{LABELS[twin]} (threshold {metrics['models'][twin]['threshold']:.3f})")
+        threshold = metrics["models"][twin]["threshold"]
+        ax.set(xlabel="predicted", ylabel="actual", title=f"{LABELS[twin]} (threshold {threshold:.3f})")
         _save(fig, out / f"confusion_{twin}.png")
 
 
@@ -357,7 +358,8 @@ def interpretation(metrics: dict) -> list[dict]:
         ("Speed.",
          f"The {LABELS[faster]} is {speedup:.1f}x faster per epoch ({m[faster]['seconds_per_epoch']:.3f} s vs "
          f"{m[slower]['seconds_per_epoch']:.3f} s, {metrics['machine']['threads']} threads each). For a network this "
-         "small, per-batch overhead (autograd bookkeeping, operator dispatch) outweighs the arithmetic, and NumPy has less of it."),
+         "small, per-batch overhead (autograd bookkeeping, operator dispatch) outweighs the arithmetic, "
+         "and NumPy has less of it."),
         ("Memory.",
          f"Peak RSS {numpy_m['peak_rss_mb']:.0f} MB (NumPy) vs {torch_m['peak_rss_mb']:.0f} MB (PyTorch). Importing the "
          f"libraries alone takes {numpy_m['import_rss_mb']:.0f} MB vs {torch_m['import_rss_mb']:.0f} MB, so "

@@ -4,8 +4,9 @@ For each of the last :data:`ORIGIN_DAYS` appointment days, a model is trained on
 (the latest tenth of those days held out, as ``noshow train --split time`` holds them out, for
 early stopping and the calibration map) and scores that day alone, as a clinic retraining each
 evening would score the next morning. Each day gets PR AUC, ROC AUC, calibration-in-the-large
-(:func:`noshow.evaluation.metrics.calibration_fit`) and the precision of its call list (the
-:data:`CALL_SHARE` highest risks of the day, the list the fairness audit examines).
+(:func:`noshow.stats.metrics.calibration_fit`) and the precision of its call list (the
+:data:`~noshow.evaluation.decisions.CALL_LIST_SHARE` highest risks of the day, the list the fairness
+audit examines).
 
 Training afresh at every origin would cost ten trainings per twin (8 s each for one network on the
 real file, one thread). So each twin's model here is one network (the run's settings otherwise), and
@@ -32,13 +33,13 @@ from noshow.data import schema as S
 from noshow.data.features import FeaturePipeline, raw_features, spec_of
 from noshow.data.loader import Appointments
 from noshow.data.splits import VAL_FRACTION
-from noshow.evaluation.metrics import average_precision, calibration_fit
+from noshow.evaluation.decisions import CALL_LIST_SHARE
 from noshow.nn.config import MLPConfig
+from noshow.stats.metrics import average_precision, calibration_fit
 
 ORIGIN_DAYS = 10
 UPDATE_EPOCHS = 1  # epochs each later origin's network trains on from the one before
 UPDATE_LR_SHARE = 0.1  # of the configured learning rate, constant, for those epochs
-CALL_SHARE = 0.10  # the call list scored each day: 10% of the day's appointments, highest risk first
 ROLLING_KEYS = ("day", "rows", "no_show_rate", "pr_auc", "roc_auc", "calibration_in_the_large",
                 "call_list_precision", "train_rows")
 
@@ -63,7 +64,7 @@ def origin_parts(day: np.ndarray, origin) -> tuple[np.ndarray, np.ndarray, np.nd
 def score_day(y: np.ndarray, p: np.ndarray, appointment_id: np.ndarray) -> dict:
     """One day's scores of calibrated probabilities ``p`` (n,) for labels ``y`` (n,)."""
     single = y.min() == y.max()
-    calls = Capacity(call_share=CALL_SHARE).flags(p, np.zeros(len(p)), appointment_id, 0.5).astype(bool)
+    calls = Capacity(call_share=CALL_LIST_SHARE).flags(p, np.zeros(len(p)), appointment_id, 0.5).astype(bool)
     return {"rows": int(len(y)), "no_show_rate": float(y.mean()),
             "pr_auc": None if single else average_precision(y, p),
             "roc_auc": None if single else float(roc_auc_score(y, p)),
@@ -76,8 +77,9 @@ def rolling_origin(data: Appointments, backend: str, config: MLPConfig, origins:
     """One row of :data:`ROLLING_KEYS` per origin day (oldest first) for the ``backend`` twin trained
     with ``config`` (``raw``: :func:`noshow.data.features.raw_features` of ``data``, when already
     computed)."""
+    from noshow.nn.twins import make_model, predict_all
+    from noshow.training.loop import fit_ensemble
     from noshow.training.train import calibrate_and_threshold
-    from noshow.training.loop import fit_ensemble, make_model, predict_all
 
     frame = data.frame
     spec = spec_of(frame, data.schema)

@@ -6,7 +6,9 @@ training and out-of-core scoring, each in a fresh process so that its peak memor
   of the NumPy twin from the chunk store; then saves a model of the default architecture (untrained
   weights score at the same speed) for the scoring job.
 - :func:`_predict_job`: ``noshow predict`` out of core (:func:`noshow.clinic.scoring_stream.predict_file`),
-  CSV in, the call list's table out (calibrated risk, rank in the day, flag, reasons).
+  CSV in, the call list's table out (calibrated risk, rank in the day, flag, reasons), once with
+  reasons for every row and once for the flagged rows only (``--reasons flagged``), with the
+  seconds of each stage.
 
 ``python -m noshow.evaluation.scale JOB ARGS... RESULT.json`` runs one job.
 """
@@ -37,9 +39,9 @@ def _train_job(csv: str, threads: int, epochs: int, model_path: str) -> dict:
     from noshow.clinic.reasons import REFERENCE_KEY
     from noshow.data.stream import build_store
     from noshow.model import TrainedModel
-    from noshow.training.train import streamed_reference
     from noshow.nn.config import MLPConfig, initial_parameters, join_members, member_config
     from noshow.training import fit, make_backend
+    from noshow.training.train import streamed_reference
     from noshow.training.worker import peak_rss_mb
 
     started = time.perf_counter()
@@ -60,18 +62,26 @@ def _train_job(csv: str, threads: int, epochs: int, model_path: str) -> dict:
             "epochs": epochs, "val_pr_auc": result.history[-1].val_pr_auc, "threads": threads}
 
 
-def _predict_job(csv: str, threads: int, model_path: str) -> dict:
-    """Score ``csv`` out of core with the model at ``model_path``; time and memory (CSV in, CSV out)."""
-    from noshow.model import TrainedModel
+PREDICT_REASONS = ("all", "flagged")  # the predict runs measured at each size, by their --reasons
+
+
+def _predict_job(csv: str, threads: int, model_path: str, reasons: str = "all") -> dict:
+    """Score ``csv`` out of core with the model at ``model_path``, reasons for ``reasons``' rows;
+    time, memory and each stage's seconds (CSV in, CSV out)."""
+    from noshow.clinic import scoring
     from noshow.clinic.scoring_stream import predict_file
+    from noshow.model import TrainedModel
     from noshow.training.worker import peak_rss_mb
 
     started = time.perf_counter()
-    model = TrainedModel.load(model_path)
+    stages: dict = {}
+    with scoring.timed(stages, "model"):
+        model = TrainedModel.load(model_path)
     with tempfile.TemporaryDirectory(prefix="noshow-scores-") as tmp:
-        done = predict_file(model, csv, Path(tmp) / "scores.csv")
-    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb(),
-            "scored": done["rows"], "members": model.config.members, "threads": threads}
+        done = predict_file(model, csv, Path(tmp) / "scores.csv", reasons=reasons, stages=stages)
+    return {"reasons": reasons, "seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb(),
+            "scored": done["rows"], "flagged": done["flagged"], "members": model.config.members, "threads": threads,
+            "stages": stages}
 
 
 def _run_job(job: str, args: list, threads: int, folder: Path) -> dict:
@@ -86,20 +96,20 @@ def _run_job(job: str, args: list, threads: int, folder: Path) -> dict:
     return {**json.loads(out.read_text()), "load_before": load_before, "load_after": os.getloadavg()[0]}
 
 
-def scale_runs(rows: int, threads: int, epochs: int = 1) -> dict[str, dict]:
+def scale_runs(rows: int, threads: int, epochs: int = 1) -> dict[str, list[dict]]:
     """Write ``rows`` synthetic appointments, then measure streamed training and scoring of them,
     each in a fresh process. Returns the records for ``bench.json``'s lists, by list name:
     ``synth`` (writing the CSV), ``scaling`` (features and ``epochs`` streamed epochs), ``predict``
-    (scoring it, CSV in, scores out)."""
+    (scoring it, CSV in, scores out, once per :data:`PREDICT_REASONS`)."""
     with tempfile.TemporaryDirectory(prefix="noshow-scale-") as tmp:
         folder = Path(tmp)
         csv = folder / "synthetic.csv"
         written = _run_job("synth", [rows, rows % 997, csv], threads, folder)
         model = folder / "model.npz"
         trained = _run_job("train", [csv, threads, epochs, model], threads, folder)
-        scored = _run_job("predict", [csv, threads, model], threads, folder)
-    return {"synth": {"rows": rows, **written}, "scaling": {"rows": rows, **trained},
-            "predict": {"rows": rows, **scored}}
+        scored = [_run_job("predict", [csv, threads, model, reasons], threads, folder) for reasons in PREDICT_REASONS]
+    return {"synth": [{"rows": rows, **written}], "scaling": [{"rows": rows, **trained}],
+            "predict": [{"rows": rows, **run} for run in scored]}
 
 
 if __name__ == "__main__":
@@ -109,5 +119,5 @@ if __name__ == "__main__":
     elif _job == "train":
         _result = _train_job(_args[0], int(_args[1]), int(_args[2]), _args[3])
     else:
-        _result = _predict_job(_args[0], int(_args[1]), _args[2])
+        _result = _predict_job(_args[0], int(_args[1]), _args[2], _args[3])
     Path(_out).write_text(json.dumps(_result))

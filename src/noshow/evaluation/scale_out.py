@@ -69,8 +69,8 @@ def measure(data: str, backend: str, epochs: int, batch_size: int) -> dict | Non
     if comm.rank:
         return None
     return {"backend": backend, "processes": comm.size, "threads_per_process": 1,
-            "rows": rows, "n_train": int(shard.rows.sum()),
-            "batch_size_per_process": batch_size, "steps_per_epoch": plan.steps, "parameters": n_params,
+            "rows": rows, "n_train": int(shard.counts.sum()),
+            "global_batch": batch_size, "steps_per_epoch": plan.steps, "parameters": n_params,
             "bytes_per_step": step_bytes, "allreduce_seconds": reduce_seconds,
             "features_seconds": features_seconds,
             "epoch_seconds": [b - a for a, b in zip([0.0, *cumulative[:-1]], cumulative)],

@@ -33,7 +33,6 @@ import numpy as np
 
 from noshow.nn.config import LEAKY_SLOPE, MLPConfig, dropout_levels, initial_parameters, parameter_names
 
-
 # --------------------------------------------------------------------------------------------------
 # Layers
 
@@ -381,6 +380,28 @@ class NumpyMLP:
         h = X.astype(self.config.np_dtype, copy=False)
         for layer in self.layers:
             h = layer.forward(h, train)
+        return h[:, 0]
+
+    def first_preactivation(self, dense: np.ndarray, hot: np.ndarray) -> np.ndarray:
+        """a_1 = X @ W_1.T + b_1, shape (n, hidden[0]), of rows given compactly as an
+        :class:`~noshow.nn.encoded.Encoded`'s parts, without forming X: ``dense`` (n, n_dense)
+        times the first n_dense weight columns, plus, for each one-hot code in ``hot`` (n, k), the
+        weight column of its 1 (X is 0 elsewhere)."""
+        W, b = self.parameters["hidden.0.weight"], self.parameters["hidden.0.bias"]
+        a = dense.astype(self.config.np_dtype, copy=False) @ W[:, :dense.shape[1]].T
+        columns = np.ascontiguousarray(W.T)  # row j: the weights of input column j, contiguous to gather
+        for codes in hot.T:
+            a += columns[codes]
+        a += b
+        return a
+
+    def logits_from_first_preactivation(self, a1: np.ndarray) -> np.ndarray:
+        """Logits (n,) from the first hidden layer's pre-activation (n, hidden[0]): the rest of
+        :meth:`forward` (prediction, no dropout). Occlusion reasons change a row's first layer by
+        a few columns' weights and recompute only these layers."""
+        h = a1
+        for layer in self.layers[1:]:
+            h = layer.forward(h, False)
         return h[:, 0]
 
     def backward(self, grad_logits: np.ndarray) -> None:

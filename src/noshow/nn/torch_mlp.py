@@ -86,6 +86,21 @@ class TorchMLP(nn.Module):
             x = self.dropout(self.activation(linear(x)))
         return self.output(x).squeeze(-1)
 
+    def first_preactivation(self, dense: torch.Tensor, hot: torch.Tensor) -> torch.Tensor:
+        """The first Linear's output (n, hidden[0]) for rows given compactly as an
+        :class:`~noshow.nn.encoded.Encoded`'s parts (``dense`` (n, n_dense), one-hot column
+        numbers ``hot`` (n, k), long), without forming the one-hot matrix."""
+        first = self.hidden[0]
+        a = dense @ first.weight[:, :dense.shape[1]].T + first.bias
+        return a + first.weight.T[hot].sum(dim=1)
+
+    def logits_from_first_preactivation(self, a1: torch.Tensor) -> torch.Tensor:
+        """Logits (n,) from the first Linear's output (n, hidden[0]): the rest of :meth:`forward`."""
+        x = self.dropout(self.activation(a1))
+        for linear in self.hidden[1:]:
+            x = self.dropout(self.activation(linear(x)))
+        return self.output(x).squeeze(-1)
+
 
 def focal_loss_with_logits(z, y, pos_weight: float, gamma: float, sample_weight=None):
     """Focal loss, mean over the batch; autograd supplies the gradient (see the NumPy twin)."""

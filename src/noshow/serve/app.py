@@ -27,9 +27,17 @@ from noshow.clinic.call_list import STYLE
 from noshow.errors import NoshowError
 from noshow.serve import schemas
 from noshow.serve.guard import LIST_STYLE, Guard
-from noshow.serve.store_api import require_analyst, add_store_routes, audit_list, user_of
-from noshow.serve.service import REQUEST, Service, Settings, model_facts, policy_from_query, policy_parameters, \
-    rows_csv, rows_json
+from noshow.serve.service import (
+    REQUEST,
+    Service,
+    Settings,
+    model_facts,
+    policy_from_query,
+    policy_parameters,
+    rows_csv,
+    rows_json,
+)
+from noshow.serve.store_api import add_store_routes, audit_list, require_analyst, user_of
 
 PAGE = Path(__file__).with_name("page")
 SETTINGS_ENV = "NOSHOW_SERVE_SETTINGS"  # how `noshow serve --workers N` hands its settings to each worker
@@ -170,7 +178,8 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
                           "then count as the patients' history), and `format=csv` (or `Accept: text/csv`) for CSV. "
                           "Answers the flagged appointments by day, highest risk first, with their reasons.",
               openapi_extra={**_appointments_body(csv=True), "parameters": [
-                  *_policy_query(), {"name": "day", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}},
+                  *_policy_query(),
+                  {"name": "day", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}},
                   {"name": "format", "in": "query", "required": False, "schema": {"enum": ["json", "csv"]}}]},
               responses={200: {"model": schemas.CallList, "content": {CSV_TYPE: {}}}, **ERRORS})
     async def call_list(request: Request):

@@ -30,7 +30,8 @@ def check_exposure(host: str, token: str | None) -> None:
     """Refuse to listen beyond this machine without a token."""
     if not is_loopback(host) and not token:
         raise NoshowError(f"--host {host}: other machines could reach the service; set a token with --token or "
-                          f"${TOKEN_ENV} (or add users to --db with noshow users add) (requests then need 'Authorization: Bearer <token>'), or keep the default "
+                          f"${TOKEN_ENV} (or add users to --db with noshow users add) "
+                          f"(requests then need 'Authorization: Bearer <token>'), or keep the default "
                           f"--host 127.0.0.1")
 
 

@@ -14,7 +14,8 @@ outcomes), :func:`monitor` computes, for the appointments whose outcome is known
 - the no-show rates of flagged-and-reached, flagged-not-reached, held-out and not-flagged;
 - the call's effect (:mod:`noshow.store.effect`): randomised when a holdout was drawn, else the
   observational comparison around the cut-off, labelled as such;
-- the slots freed by calls (rescheduled or cancelled), which a clinic can offer again;
+- the slots freed by calls (rescheduled or cancelled), which a clinic can offer again, and how
+  many of them were booked again (:func:`refilled_slots`);
 - drift of each day's listed appointments against the model's training data (PSI by feature
   group, :mod:`noshow.clinic.drift`, recorded when the list was issued by ``predict --db``);
 - warnings, each with its threshold (:data:`THRESHOLDS`), and whether retraining is due.
@@ -128,7 +129,8 @@ def groups(listed: pl.DataFrame) -> dict:
             "not_flagged": _rate(known.filter(~pl.col("flagged")))}
 
 
-def _warnings(card: dict | None, unacted_disc: dict, unacted_cal: dict, latest_day: datetime.date | None) -> tuple[list[str], bool]:
+def _warnings(card: dict | None, unacted_disc: dict, unacted_cal: dict,
+              latest_day: datetime.date | None) -> tuple[list[str], bool]:
     t = THRESHOLDS
     warnings = []
     if unacted_cal["n"] < t["min_outcomes"]:
@@ -157,6 +159,34 @@ def _warnings(card: dict | None, unacted_disc: dict, unacted_cal: dict, latest_d
     return warnings, stale
 
 
+def refilled_slots(freed: list[tuple], booked: list[tuple]) -> int:
+    """How many freed slots were booked again: within each day, in time order, a booking made after
+    a call freed a slot (and not yet matched to an earlier booking) fills it. ``freed`` and
+    ``booked`` are (day, when) pairs. Counted by number, not by slot: an export does not say which
+    slot a booking took, so a booking for that day after the freeing counts as its refill."""
+    events = sorted([(day, when, 0) for day, when in freed] + [(day, when, 1) for day, when in booked])
+    refilled, open_slots, current = 0, 0, None
+    for day, _, is_booking in events:  # a freeing sorts before a booking at the same instant
+        if day != current:
+            current, open_slots = day, 0
+        if not is_booking:
+            open_slots += 1
+        elif open_slots:
+            open_slots, refilled = open_slots - 1, refilled + 1
+    return refilled
+
+
+def _freed(engine) -> dict:
+    """The freed-slots KPI: counts by result, how many were booked again, and the share."""
+    from noshow.store import repository
+
+    counts = repository.freed_slots(engine)
+    freed, booked = repository.slot_events(engine)
+    refilled = refilled_slots(freed, booked)
+    return {**counts, "freed": len(freed), "refilled": refilled,
+            "refill_rate": refilled / len(freed) if freed else None, "bookings_recorded": len(booked)}
+
+
 def monitor(engine) -> dict:
     """The monitor's numbers (``monitor.json``) for the store ``engine``."""
     from noshow.store import repository
@@ -171,7 +201,7 @@ def monitor(engine) -> dict:
     unacted_disc, unacted_cal = discrimination(unacted, weight), calibration(unacted, weight)
     warnings, retrain = _warnings(card, unacted_disc, unacted_cal, latest)
     randomised = effect.holdout_effect(listed)
-    freed = repository.freed_slots(engine)
+    freed = _freed(engine)
     drift = repository.list_drift(engine)
     if drift and drift[-1]["warnings"]:  # the latest list's drift against the training data
         warnings += [f"drift on {drift[-1]['day']}: {w}" for w in drift[-1]["warnings"]]
@@ -194,7 +224,8 @@ def monitor(engine) -> dict:
         "notes": ["flagged = the policy's flag; held out = flagged but set aside at random and not called",
                   "unacted on = not flagged or held out, and never called; weighted by 1 / its chance to be "
                   "left alone, so that it stands for every appointment as it would have gone uncalled",
-                  "freed slots: calls that ended rescheduled or cancelled; whether a slot was filled again is not recorded"],
+                  "freed slots: calls that ended rescheduled or cancelled; refilled: matched, in time order within the day, "
+                  "to a booking for that day made after the call (from later exports, noshow outcomes)"],
     }
 
 

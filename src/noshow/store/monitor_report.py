@@ -141,7 +141,8 @@ def monitor_html(result: dict) -> str:
     """The monitor page for :func:`noshow.store.monitor.monitor`'s result."""
     s, d = result["summary"], result["discrimination"]
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in result["warnings"])
-    said = (f"<div class=warn><b>Warnings</b><ul>{warnings}</ul>{'<b>Retraining is due.</b>' if result['retrain_due'] else ''}</div>"
+    due = "<b>Retraining is due.</b>" if result["retrain_due"] else ""
+    said = (f"<div class=warn><b>Warnings</b><ul>{warnings}</ul>{due}</div>"
             if warnings else "<div class=ok>No warning at the thresholds below.</div>")
     thresholds = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result["thresholds"].items())
     groups = "".join(f"<tr><td>{GROUP_NAMES[k]}</td><td>{_fmt(g['n'])}</td><td>{_fmt(g['missed'])}</td>"
@@ -172,10 +173,19 @@ def monitor_html(result: dict) -> str:
         f"<h2>No-show rates by group</h2><table><thead><tr><th>group</th><th>n</th><th>missed</th><th>rate</th>"
         f"<th>95% CI</th></tr></thead><tbody>{groups}</tbody></table>"
         f"<p>Freed slots (the call ended in a reschedule or a cancellation): {freed['rescheduled']:,} rescheduled, "
-        f"{freed['cancelled']:,} cancelled.</p>"
+        f"{freed['cancelled']:,} cancelled; {_refilled(freed)}.</p>"
         f"{_drift_html(result['drift'])}"
         f"<h2>By week</h2>{_table(result['per_week'], 'week')}<h2>By day</h2>{_table(result['per_day'], 'day')}"
         f"<ul class=note>{notes}</ul></body></html>\n")
+
+
+def _refilled(freed: dict) -> str:
+    """The refill KPI in words."""
+    if not freed["freed"]:
+        return "none to refill"
+    if not freed["bookings_recorded"]:
+        return "refilled: not known yet (noshow outcomes records the later bookings)"
+    return f"{freed['refilled']:,} of {freed['freed']:,} booked again ({freed['refill_rate']:.0%})"
 
 
 def write_monitor(result: dict, out: str | Path) -> list[Path]:

@@ -369,15 +369,56 @@ def model_card(engine: sa.Engine, model_id: int) -> dict:
         return connection.execute(sa.select(T.models.c.card).where(T.models.c.id == model_id)).scalar_one()
 
 
+def _latest_calls():
+    """Each appointment's latest call attempt's row id."""
+    c = T.calls.c
+    return sa.select(c.appointment_id, sa.func.max(c.id).label("id")).group_by(c.appointment_id).subquery()
+
+
 def freed_slots(engine: sa.Engine) -> dict:
     """Appointments whose latest call ended rescheduled or cancelled: slots a clinic can offer again."""
-    c = T.calls.c
-    latest = sa.select(c.appointment_id, sa.func.max(c.id).label("id")).group_by(c.appointment_id).subquery()
+    c, latest = T.calls.c, _latest_calls()
     query = (sa.select(c.result, sa.func.count()).join(latest, latest.c.id == c.id)
-             .where(c.result.in_(("rescheduled", "cancelled"))).group_by(c.result))
+             .where(c.result.in_(T.FREEING)).group_by(c.result))
     with engine.connect() as connection:
         counts = dict(connection.execute(query).all())
-    return {"rescheduled": counts.get("rescheduled", 0), "cancelled": counts.get("cancelled", 0)}
+    return {result: counts.get(result, 0) for result in T.FREEING}
+
+
+def _naive_utc(when: datetime.datetime) -> datetime.datetime:
+    """``when`` as naive UTC: SQLite returns stored times naive, PostgreSQL aware."""
+    return when.astimezone(datetime.timezone.utc).replace(tzinfo=None) if when.tzinfo else when
+
+
+def slot_events(engine: sa.Engine) -> tuple[list[tuple], list[tuple]]:
+    """What monitor matches to count refilled slots: (day, when) of each call that freed a slot (its
+    latest attempt ended rescheduled or cancelled), and (day, when booked) of each booking kept by
+    :func:`record_bookings`. Times naive UTC."""
+    c, b, latest = T.calls.c, T.bookings.c, _latest_calls()
+    freeing = sa.select(c.day, c.called_at).join(latest, latest.c.id == c.id).where(c.result.in_(T.FREEING))
+    with engine.connect() as connection:
+        freed = [(day, _naive_utc(when)) for day, when in connection.execute(freeing)]
+        booked = [(day, _naive_utc(when)) for day, when in connection.execute(sa.select(b.day, b.booked_at))]
+    return freed, booked
+
+
+def record_bookings(engine: sa.Engine, frame: pl.DataFrame, source_sha256: str) -> int:
+    """Keep the appointments of a later export (``frame``: the loader's columns) that are booked for
+    a day the store has a list for but are on no list: bookings made after the list, which may fill
+    a slot a call freed. Booking times without a zone are taken as UTC, as the call times are kept.
+    Idempotent; returns how many were newly kept."""
+    days = frame[S.APPOINTMENT_DATE].unique().to_list()
+    with engine.begin() as connection:
+        listed_days = {d for (d,) in connection.execute(sa.select(T.lists.c.day).distinct().where(T.lists.c.day.in_(days)))}
+        candidates = frame.filter(pl.col(S.APPOINTMENT_DATE).is_in(sorted(listed_days)))
+        ids = candidates[S.APPOINTMENT_ID].to_list()
+        on_lists = _existing(connection, T.list_rows.c.appointment_id, ids)
+        stamp = now()
+        rows = [{"appointment_id": a, "day": day, "booked_at": booked.replace(tzinfo=booked.tzinfo or datetime.timezone.utc),
+                 "source_sha256": source_sha256, "recorded_at": stamp}
+                for a, day, booked in candidates.select(S.APPOINTMENT_ID, S.APPOINTMENT_DATE, S.SCHEDULED_DAY).iter_rows()
+                if a not in on_lists]
+        return _insert_ignoring(connection, T.bookings, rows, "appointment_id")
 
 
 def list_drift(engine: sa.Engine) -> list[dict]:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 # What a call attempt came to: the codes the call centre records.
 CALL_RESULTS = ("reached", "no_answer", "wrong_number", "rescheduled", "cancelled")
 REACHED = "reached"
+FREEING = ("rescheduled", "cancelled")  # results that free the appointment's slot for someone else
 # Callers record calls; analysts also read the monitor and download lists.
 ROLES = ("caller", "analyst")
 ANALYST = "analyst"
@@ -94,6 +95,17 @@ outcomes = sa.Table(
     "outcomes", metadata,
     sa.Column("appointment_id", sa.BigInteger, primary_key=True),
     sa.Column("missed", sa.Boolean, nullable=False),
+    sa.Column("source_sha256", sa.String(64), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Appointments of a later export for a day the store has a list for, that are not on its list:
+# bookings made for that day after the list, which may fill a slot a call freed (monitor's KPI).
+bookings = sa.Table(
+    "bookings", metadata,
+    sa.Column("appointment_id", sa.BigInteger, primary_key=True),
+    sa.Column("day", sa.Date, nullable=False, index=True),
+    sa.Column("booked_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("source_sha256", sa.String(64), nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
 )

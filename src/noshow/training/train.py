@@ -2,27 +2,32 @@
 there, too, the calibration map and the decision threshold (on calibrated probabilities); with a
 refit, every member again on training + validation rows for its chosen epoch count; and the
 model file's record of how it was made. In memory (:func:`train_model`) or from a file larger than
-memory (:func:`train_streamed`); both end the same way (:func:`_finish`)."""
+memory (:func:`train_streamed`); both, and data-parallel training, end the same way
+(:func:`finish_model`)."""
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
-from noshow.clinic.calibration import Calibrator, expected_calibration_error, fit_calibrator
-from noshow.clinic.reasons import REFERENCE_KEY, reference_values
 from noshow.clinic.drift import PROFILE_KEY, training_profile
+from noshow.clinic.reasons import REFERENCE_KEY, reference_values
 from noshow.data import schema as S
-from noshow.data.encoded import ChunkStore
-from noshow.data.features import FeaturePipeline
+from noshow.data.features import KAGGLE, FeaturePipeline, FeatureSpec
 from noshow.data.prepare import Prepared
+from noshow.data.splits import Split
 from noshow.errors import NoshowError
-from noshow.evaluation.metrics import average_precision, steady_f1_threshold
 from noshow.model import TrainedModel
 from noshow.nn.config import MLPConfig
-from noshow.training.loop import Ensemble, EnsembleResult, fit_ensemble, make_model, predict_all
+from noshow.nn.twins import make_model, predict_all
+from noshow.stats.calibration import Calibrator, expected_calibration_error, fit_calibrator
+from noshow.stats.metrics import average_precision, steady_f1_threshold
+from noshow.training.loop import EnsembleResult, fit_ensemble
 
 MIN_ROWS = 50  # the fewest training or validation rows a streamed file may give
 
@@ -41,17 +46,34 @@ def calibrate_and_threshold(logits_val: np.ndarray, y_val: np.ndarray,
     return calibrator, steady_f1_threshold(y_val, p_val), record
 
 
-def rows_used(prepared: Prepared) -> dict:
-    """Which rows trained the model: the split, the part sizes and each part's appointment days."""
-    days = prepared.data.frame[S.APPOINTMENT_DATE]
-    record = {"split": prepared.split.kind, "held_out_test": len(prepared.split.test) > 0,
-              **prepared.split.sizes()}
+def rows_record(split: Split, days: pl.Series, ids: pl.Series) -> dict:
+    """Which rows trained the model: the split and its seed; each part's size, appointment days
+    (first, last) and the SHA-256 of its ``AppointmentID``s in row order (:func:`ids_sha256`).
+    ``days`` and ``ids`` (n_rows,) are the whole file's, in file order, as ``split`` indexes it."""
+    record = {"split": split.kind, "split_seed": split.seed, "held_out_test": len(split.test) > 0, **split.sizes()}
     for name in ("train", "val", "test"):
-        idx = getattr(prepared.split, name)
+        idx = getattr(split, name)
         if len(idx):
             part = days.gather(idx)
             record[f"{name}_days"] = [str(part.min()), str(part.max())]
+            record[f"{name}_ids_sha256"] = ids_sha256(ids.gather(idx))
     return record
+
+
+def ids_sha256(ids: pl.Series) -> str:
+    """SHA-256 of appointment IDs (n,) in their order: integers as little-endian int64, other IDs
+    as UTF-8 text one a line. Two models with equal digests learnt from the same rows."""
+    if ids.dtype.is_integer():
+        data = ids.cast(pl.Int64).to_numpy().astype("<i8").tobytes()
+    else:
+        data = "\n".join(ids.cast(pl.String).to_list()).encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+def rows_used(prepared: Prepared) -> dict:
+    """:func:`rows_record` of a prepared file."""
+    frame = prepared.data.frame
+    return rows_record(prepared.split, frame[S.APPOINTMENT_DATE], frame[S.APPOINTMENT_ID])
 
 
 def train_model(prepared: Prepared, backend: str, config: MLPConfig, progress: bool = False,
@@ -78,14 +100,11 @@ def train_model(prepared: Prepared, backend: str, config: MLPConfig, progress: b
                    "rows": len(data), **rows_used(prepared)}
     if data.schema is not None:  # how the scored files are to be read (absent: the Kaggle layout)
         data_record["schema"] = data.schema.to_dict()
-    reference = profile = None
+    rows = None
     if prepared.raw is not None:
-        fitted_raw = prepared.raw[fitted]
-        spec = prepared.pipeline.spec
-        reference = reference_values(fitted_raw, spec)
-        profile = training_profile(fitted_raw, prepared.data.frame[S.APPOINTMENT_DATE][fitted], spec)
-    return _finish(model, result, prepared.pipeline, X_val, y_val, data_record, calibration, reference,
-                   profile), result
+        rows = FittedRows(prepared.raw[fitted], prepared.data.frame[S.APPOINTMENT_DATE][fitted], prepared.pipeline.spec)
+    return finish_model(backend, config, result, prepared.pipeline, predict_all(model, X_val), y_val, data_record,
+                        calibration, rows), result
 
 
 def refit_members(backend: str, n_inputs: int, config: MLPConfig, X, y, epochs: list[int],
@@ -116,56 +135,78 @@ def train_streamed(path: str | Path, backend: str, config: MLPConfig, progress: 
                        "rows": sum(sizes.values()), "split": "hash", **sizes}
         if schema is not None:
             data_record["schema"] = schema.to_dict()
-        return _finish(model, result, pipeline, stores["val"], None, data_record, calibration,
-                       streamed_reference(path, pipeline.spec, schema)), result
+        val = stores["val"]
+        return finish_model(backend, config, result, pipeline, predict_all(model, val), val.labels(), data_record,
+                            calibration, FittedRows(first_block_training_rows(path, pipeline.spec, schema),
+                                                    spec=pipeline.spec)), result
 
 
-def streamed_reference(path: str | Path, spec=None, schema=None) -> dict:
-    """The reasons' typical appointment of a file larger than memory: from the training rows of
-    its first block (medians and modes need no more than that many rows to settle); ``spec`` the
+def first_block_training_rows(path: str | Path, spec=None, schema=None) -> pl.DataFrame:
+    """Raw features of the training rows of a file's first block: a sample of a file larger than
+    memory (medians and modes need no more rows than a block holds to settle); ``spec`` the
     model's features (default the Kaggle layout's), ``schema`` how the file is read."""
-    from noshow.data.features import KAGGLE, raw_features
+    from noshow.data.features import raw_features
     from noshow.data.stream import _part, typed_batches
 
     spec = KAGGLE if spec is None else spec
     batch = next(typed_batches(path, schema=schema))
-    return reference_values(raw_features(batch, spec=spec).filter(_part(batch, 0) == 0), spec)
+    return raw_features(batch, spec=spec).filter(_part(batch, 0) == 0)
 
 
-def _finish(model: Ensemble, result: EnsembleResult, pipeline: FeaturePipeline, X_val, y_val,
-            data_record: dict, calibration: str, reference: dict | None, profile: dict | None = None) -> TrainedModel:
-    """The trained model: calibration map and max-F1 threshold of the averaged model on the
-    validation rows (an :class:`~noshow.data.encoded.Encoded` with labels ``y_val``, or a chunk
-    store holding them), and the record of how it was made."""
-    if isinstance(X_val, ChunkStore):
-        y_val = X_val.labels()
-    return finish_from_logits(model.name, model.config, result, pipeline, predict_all(model, X_val), y_val,
-                              data_record, calibration, reference, profile)
+def streamed_reference(path: str | Path, spec=None, schema=None) -> dict:
+    """The reasons' typical appointment of a file larger than memory (:func:`first_block_training_rows`)."""
+    return reference_values(first_block_training_rows(path, spec, schema), KAGGLE if spec is None else spec)
 
 
-def finish_from_logits(backend: str, config: MLPConfig, result: EnsembleResult, pipeline: FeaturePipeline,
-                       logits_val: np.ndarray, y_val: np.ndarray, data_record: dict, calibration: str,
-                       reference: dict | None, profile: dict | None = None) -> TrainedModel:
-    """:func:`_finish` from the averaged model's validation logits (n_val,) and labels (n_val,):
-    data-parallel training gathers them from every process first."""
+@dataclass
+class FittedRows:
+    """The rows a model learnt from, as the model file summarises them: ``raw`` (n,) their raw
+    features (all of them, or a sample: a streamed file's first block, a process's shard), whose
+    typical appointment the reasons compare with; ``days`` (n,) their appointment dates, whose
+    distribution with the features' is the drift profile (None: no profile); ``spec`` the features."""
+
+    raw: pl.DataFrame
+    days: pl.Series | None = None
+    spec: FeatureSpec = KAGGLE
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How many processes trained the model, on which engine ("mpi", "torch.distributed"; None: one
+    process, no engine)."""
+
+    world_size: int = 1
+    engine: str | None = None
+
+
+def finish_model(backend: str, config: MLPConfig, result: EnsembleResult, pipeline: FeaturePipeline,
+                 logits_val: np.ndarray, y_val: np.ndarray, data_record: dict, calibration: str = "auto",
+                 rows: FittedRows | None = None, scale: Scale = Scale()) -> TrainedModel:
+    """The model file of every way of training (in memory, streamed, data-parallel): calibration
+    map and max-F1 threshold of the averaged model's validation logits (n_val,) with labels
+    (n_val,), the record of how it was made (``data_record``: the data and rows, see
+    :func:`rows_record`; ``scale``), and from ``rows`` the reasons' reference and drift profile."""
     calibrator, threshold, record = calibrate_and_threshold(logits_val, y_val, calibration)
-    metadata = training_metadata(backend, data_record, result, record.pop("val_pr_auc"))
+    metadata = training_metadata(backend, data_record, result, record.pop("val_pr_auc"), config, scale)
     metadata["training"].update(record)
-    if reference is not None:
-        metadata[REFERENCE_KEY] = reference
-    if profile is not None:
-        metadata[PROFILE_KEY] = profile
+    if rows is not None:
+        metadata[REFERENCE_KEY] = reference_values(rows.raw, rows.spec)
+        if rows.days is not None:
+            metadata[PROFILE_KEY] = training_profile(rows.raw, rows.days, rows.spec)
     final = result.refit or result
     return TrainedModel(config, final.parameters, pipeline, threshold, metadata, calibrator)
 
 
-def training_metadata(backend: str, data_record: dict, result: EnsembleResult, val_pr_auc: float) -> dict:
+def training_metadata(backend: str, data_record: dict, result: EnsembleResult, val_pr_auc: float,
+                      config: MLPConfig, scale: Scale = Scale()) -> dict:
     """The model file's record of what it was trained on and how training went. It holds no wall
     times, so that the same command and seed write a byte-identical model file. ``val_pr_auc``,
-    the calibration and the threshold are the first model's (before a refit)."""
+    the calibration and the threshold are the first model's (before a refit). ``global_batch``:
+    rows of one optimiser step, over all processes (``--batch-size``, whatever the processes)."""
     training = {"members": len(result.members), "epochs_run": result.epochs_run,
                 "best_epochs": result.best_epochs, "pos_weight": result.pos_weight,
-                "val_pr_auc": float(val_pr_auc), "refit": result.refit is not None}
+                "val_pr_auc": float(val_pr_auc), "refit": result.refit is not None,
+                "world_size": scale.world_size, "engine": scale.engine, "global_batch": config.batch_size}
     if result.refit is not None:
         training["refit_epochs"] = [r.epochs_run for r in result.refit.members]
         training["refit_rows"] = data_record.get("n_train", 0) + data_record.get("n_val", 0)

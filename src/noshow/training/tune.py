@@ -21,10 +21,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from noshow.errors import NoshowError
 from noshow.data.prepare import Prepared
-from noshow.training.train import train_model
+from noshow.errors import NoshowError
 from noshow.nn.config import MLPConfig
+from noshow.training.train import train_model
 
 # name -> ("categorical", choices) | ("float", low, high) | ("log", low, high). Hidden layer choices
 # stay at or below the default's cost, so a tuned default cannot break the time limits of compare.

@@ -82,7 +82,7 @@ def save_parts(folder, features, y, split) -> None:
 def load_parts(folder, width: int) -> dict:
     import numpy as np
 
-    from noshow.data.encoded import Encoded
+    from noshow.nn.encoded import Encoded
 
     return {part: (Encoded.load(os.path.join(folder, part), width),
                    np.load(os.path.join(folder, f"{part}.y.npy"), allow_pickle=False)) for part in PARTS}
@@ -107,8 +107,8 @@ def run(spec: dict) -> dict:
 
     import numpy as np
 
-    from noshow.evaluation.metrics import sigmoid64
     from noshow.nn.config import MLPConfig
+    from noshow.stats.metrics import sigmoid64
     from noshow.training import fit_ensemble, make_model
 
     parts = load_parts(spec["out"], spec["width"])

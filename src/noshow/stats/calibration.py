@@ -27,19 +27,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from noshow.errors import NoshowError
+from noshow.nn.numpy_mlp import sigmoid
 
 METHODS = ("auto", "platt", "isotonic", "identity")
 ECE_BINS = 10
 _CLIP = 1e-4  # isotonic step rates are kept inside [_CLIP, 1 - _CLIP], so their log-odds stay finite
-_TAIL_SLOPE = 1e-3  # log-odds per logit beyond the end knots: strictly increasing, almost flat
+TAIL_SLOPE = 1e-3  # log-odds per logit beyond the end knots: strictly increasing, almost flat
 _CV_FOLDS = 5
 _ISOTONIC_MARGIN = 1e-3  # relative log-loss gain isotonic needs to be chosen over platt
 _MIN_SLOPE = 1e-3  # a Platt slope is kept at least this (a map must stay increasing)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def _log_odds(p: np.ndarray) -> np.ndarray:
@@ -67,12 +63,12 @@ class Calibrator:
         x = np.asarray(self.params["knots_logit"], dtype=np.float64)
         y = np.asarray(self.params["knots_log_odds"], dtype=np.float64)
         inside = np.interp(z, x, y)
-        return np.where(z < x[0], y[0] + _TAIL_SLOPE * (z - x[0]),
-                        np.where(z > x[-1], y[-1] + _TAIL_SLOPE * (z - x[-1]), inside))
+        return np.where(z < x[0], y[0] + TAIL_SLOPE * (z - x[0]),
+                        np.where(z > x[-1], y[-1] + TAIL_SLOPE * (z - x[-1]), inside))
 
     def __call__(self, logits) -> np.ndarray:
         """Calibrated P(no-show), shape (n,), float64, strictly increasing in the logit."""
-        return _sigmoid(self.log_odds(logits))
+        return sigmoid(self.log_odds(logits))
 
     def to_dict(self) -> dict:
         return {"method": self.method, **self.params}
@@ -106,7 +102,7 @@ def _fit_platt(z: np.ndarray, y: np.ndarray) -> Calibrator:
     a, b = 1.0, 0.0
     X = np.column_stack([z, np.ones_like(z)])
     for _ in range(100):
-        p = _sigmoid(a * z + b)
+        p = sigmoid(a * z + b)
         grad = X.T @ (p - y)
         hess = (X * (p * (1 - p))[:, None]).T @ X + 1e-9 * np.eye(2)
         step = np.linalg.solve(hess, grad)

@@ -12,20 +12,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from noshow.nn.numpy_mlp import sigmoid
+
 # Scalar metrics of every model, in report order (metrics.json keys).
 SCALAR_METRICS = ("accuracy", "precision", "recall", "f1", "pr_auc", "roc_auc", "brier", "threshold", "f1_at_0_5")
 CONFUSION = "confusion_matrix"  # [[TN, FP], [FN, TP]]
 # The twins' calibration on test, per seed: their probabilities are calibrated on validation rows
-# (noshow.clinic.calibration), and these say what that changed ("brier" above is calibrated).
+# (noshow.stats.calibration), and these say what that changed ("brier" above is calibrated).
 CALIBRATION_METRICS = ("ece", "ece_uncalibrated", "brier_uncalibrated", "pr_auc_uncalibrated")
 INTERVAL_METRICS = ("pr_auc", "f1")  # metrics given bootstrap 95% intervals
 
 
 def sigmoid64(logits: np.ndarray) -> np.ndarray:
-    """Probabilities in float64 from logits of any float dtype (stable for large |z|)."""
-    z = np.asarray(logits, dtype=np.float64)
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    """Probabilities in float64 from logits of any float dtype (the NumPy twin's stable
+    :func:`~noshow.nn.numpy_mlp.sigmoid`, taken in float64)."""
+    return sigmoid(np.asarray(logits, dtype=np.float64))
 
 
 def average_precision(y_true: np.ndarray, scores: np.ndarray) -> float:
