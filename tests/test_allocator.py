@@ -18,7 +18,7 @@ STEPS = """
 import resource, sys
 import numpy as np
 if {keep}:
-    from noshow.training.allocator import keep_freed_memory
+    from noshow.allocator import keep_freed_memory
     assert keep_freed_memory()
 def step():
     a = np.ones((512, 256), np.float32)

@@ -6,16 +6,16 @@ import json
 
 import pytest
 
+from noshow.benchmarks import suite
+from noshow.benchmarks.scale import scale_runs
 from noshow.data.prepare import prepare
-from noshow.evaluation import bench
-from noshow.evaluation.scale import scale_runs
 from noshow.nn.config import MLPConfig
 
 
 @pytest.fixture(scope="module")
 def measured(small_data) -> dict:
     """One measurement of the twins and scikit-learn's MLP (a fresh process each), shared by the tests."""
-    return bench.speed_and_memory(prepare(small_data), MLPConfig(hidden=(16,)), threads=1, repeats=1)
+    return suite.speed_and_memory(prepare(small_data), MLPConfig(hidden=(16,)), threads=1, repeats=1)
 
 
 def test_speed_and_memory_measure_each_twin_in_its_own_process(measured):
@@ -43,8 +43,8 @@ def test_scale_runs_write_train_streamed_and_score_every_row_in_fresh_processes(
 
 def test_predict_is_set_against_the_same_runs_streamed_training_of_as_many_rows():
     result = {"scaling": [{"rows": 10, "seconds": 4.0}, {"rows": 20, "seconds": 8.0}]}
-    assert bench.predict_over_training(result, {"rows": 20, "seconds": 12.0}) == 1.5
-    assert bench.predict_over_training(result, {"rows": 30, "seconds": 12.0}) is None
+    assert suite.predict_over_training(result, {"rows": 20, "seconds": 12.0}) == 1.5
+    assert suite.predict_over_training(result, {"rows": 30, "seconds": 12.0}) is None
 
 
 def _saved(tmp_path, **extra) -> dict:
@@ -54,21 +54,21 @@ def _saved(tmp_path, **extra) -> dict:
 
 
 def test_merge_scale_replaces_the_scale_lists_and_keeps_the_rest(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "figure", lambda result, path: None)
+    monkeypatch.setattr(suite, "figure", lambda result, path: None)
     saved = _saved(tmp_path)
     measured = {"synth": [{"rows": 2}], "scaling": [{"rows": 2}], "predict": [{"rows": 2}],
                 "scale_machine": {"date": "today"}}
-    bench.merge_scale(measured, tmp_path / "bench.json")
+    suite.merge_scale(measured, tmp_path / "bench.json")
     merged = json.loads((tmp_path / "bench.json").read_text())
     assert merged == {**saved, **measured}
 
 
 def test_a_run_without_scale_keeps_the_saved_runs_at_scale_and_the_service(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "figure", lambda result, path: None)
+    monkeypatch.setattr(suite, "figure", lambda result, path: None)
     saved = {"seconds_per_epoch": {"numpy": 1.0}, "synth": [{"rows": 2}], "scaling": [{"rows": 2}],
              "predict": [{"rows": 2}], "scale_machine": {"date": "then"}, "serve": {"p99": 1}}
     (tmp_path / "bench.json").write_text(json.dumps(saved))
-    bench.write({"seconds_per_epoch": {"numpy": 0.5}, "compare_seconds": 9.0}, tmp_path)
+    suite.write({"seconds_per_epoch": {"numpy": 0.5}, "compare_seconds": 9.0}, tmp_path)
     merged = json.loads((tmp_path / "bench.json").read_text())
     assert merged == {**saved, "seconds_per_epoch": {"numpy": 0.5}, "compare_seconds": 9.0}
 
@@ -94,15 +94,20 @@ def test_blas_floor_counts_the_twins_matrix_products():
     config = MLPConfig(hidden=(4, 3), batch_size=2)
     # forward 2*(5*4 + 4*3 + 3*1) = 70, weight gradients 70, input gradients of layers 2 and 3
     # 2*(4*3 + 3*1) = 30: 170 per row.
-    assert bench.epoch_flop(10, 5, config) == 1700
-    assert bench.blas_floor_seconds(10, 5, config, threads=1) > 0
+    assert suite.epoch_flop(10, 5, config) == 1700
+    assert suite.blas_floor_seconds(10, 5, config, threads=1) > 0
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_elementwise_floor_times_an_epoch_with_a_last_partial_batch_and_two_hidden_layers(dropout):
     # 5 rows in batches of 2: the last batch has one row (a shape error would raise).
     config = MLPConfig(hidden=(4, 3), batch_size=2, dropout=dropout)
-    assert bench.elementwise_floor_seconds(5, 6, config, epochs=1) > 0
+    assert suite.elementwise_floor_seconds(5, 6, config, epochs=1) > 0
+
+
+def test_torchs_dropout_lanes_time_an_epoch_with_a_last_partial_batch_and_two_hidden_layers():
+    # Run as a module in a fresh process; 5 rows in batches of 2, so the last batch has one row.
+    assert suite.torch_dropout_lanes_seconds(5, MLPConfig(hidden=(4, 3), batch_size=2), threads=1, epochs=1) > 0
 
 
 def test_bench_records_dropout_off_numpys_elementwise_floor_and_torchs_dropout_lanes(measured):
@@ -117,7 +122,7 @@ def test_bench_json_has_the_documented_keys(measured, tmp_path):
     result = {**measured, "compare_seconds": 1.0, "scaling": [{"rows": 1000, "seconds": 1.0, "peak_rss_mb": 50.0}],
               "machine": {"cpus": 2}, "data": {}, "config": {},
               "ratios": {"numpy_over_torch": 1.0, "sklearn_over_numpy": 1.0, "sklearn_over_torch": 1.0}}
-    paths = bench.write(result, tmp_path)
+    paths = suite.write(result, tmp_path)
     saved = json.loads(paths[0].read_text())
     assert {"seconds_per_epoch", "blas_floor_seconds_per_epoch", "floor_ratio", "gflops", "peak_rss_mb",
             "import_rss_mb", "compare_seconds", "scaling", "machine", "numpy_elementwise_floor_seconds_per_epoch",

@@ -25,11 +25,11 @@ import pytest
 from noshow.cli import main as noshow_main
 from noshow.data import schema as S
 from noshow.data.features import FeaturePipeline
-from noshow.distributed.check import max_difference, replay_one_process
 from noshow.distributed.launch import Launch, detect
 from noshow.distributed.train import shard_parts
 from noshow.model import TrainedModel
 from noshow.nn.config import split_members
+from replay import max_difference, replay_one_process
 
 BIN = Path(sys.executable).parent
 MPIEXEC, TORCHRUN = shutil.which("mpiexec", path=str(BIN)), shutil.which("torchrun", path=str(BIN))

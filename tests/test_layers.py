@@ -14,7 +14,7 @@ import noshow
 PACKAGE = Path(noshow.__file__).parent
 # Lowest first; a module may import its own layer and the layers before it.
 LAYERS = (
-    ("noshow", "noshow.errors", "noshow.files"),
+    ("noshow", "noshow.errors", "noshow.files", "noshow.allocator"),
     ("noshow.nn",),
     ("noshow.stats",),
     ("noshow.data",),
@@ -23,7 +23,7 @@ LAYERS = (
     ("noshow.training",),
     ("noshow.distributed",),
     ("noshow.evaluation", "noshow.store", "noshow.onnx_export", "noshow.estimators"),
-    ("noshow.serve",),
+    ("noshow.serve", "noshow.benchmarks"),
     ("noshow.cli", "noshow.__main__"),
 )
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
@@ -83,6 +83,14 @@ def test_no_two_packages_import_each_other_even_through_others():
 
     for unit in sorted(graph):
         visit(unit)
+
+
+def test_only_the_command_line_imports_the_benchmarks():
+    # Measuring speed and memory is no part of what is measured.
+    importers = sorted(name for name, path in modules().items()
+                       if unit_of(name) not in ("noshow.benchmarks", "noshow.cli")
+                       and any(unit_of(other) == "noshow.benchmarks" for other in imported(path)))
+    assert importers == []
 
 
 def test_serving_a_model_file_loads_neither_the_training_loop_nor_evaluation():

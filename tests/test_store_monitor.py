@@ -11,7 +11,7 @@ import pytest
 from conftest import run_main
 from noshow.store import effect, monitor
 from noshow.store.database import open_store
-from noshow.store.simulate import Month, simulate_month
+from simulate import Month, simulate_month
 
 
 def test_the_wilson_interval_matches_newcombes_published_example():

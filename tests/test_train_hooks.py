@@ -10,10 +10,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from noshow.distributed.check import max_difference
 from noshow.nn.config import MLPConfig
 from noshow.nn.twins import TrainingHooks, make_backend
 from noshow.training.loop import fit
+from replay import max_difference
 
 SGD = MLPConfig(hidden=(8,), dropout=0.0, optimizer="sgd", lr=0.05, weight_decay=0.0, epochs=2, patience=0,
                 batch_size=32, members=1, dtype="float64")

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from noshow.allocator import one_arena
 from noshow.clinic import scoring
 from noshow.data import schema as S
 from noshow.data.features import history_frame
@@ -85,6 +86,7 @@ def predict_file(model, data_path: str | Path, out: str | Path, history_path: st
     out of core), ``read days`` (each group of days read back), ``writing`` (the CSV) and those of
     :func:`noshow.clinic.scoring.score`."""
     timed = scoring.timed
+    one_arena()  # before the parse's threads allocate: the reasons' threads keep no arenas of their own
     with tempfile.TemporaryDirectory(prefix="noshow-predict-") as tmp:
         history = PatientHistory(Path(tmp))
         with timed(stages, "parse"):

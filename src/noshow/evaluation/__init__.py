@@ -1,2 +1,2 @@
-"""Evaluation: the comparison protocol, the rolling origin, its report, and the benchmarks. The
-metric definitions are in :mod:`noshow.stats.metrics`."""
+"""Evaluation: the comparison protocol, the rolling origin and its report. The metric definitions
+are in :mod:`noshow.stats.metrics`; speed and memory are measured by :mod:`noshow.benchmarks`."""

@@ -153,7 +153,7 @@ if __name__ == "__main__":
         _threads = str(json.load(_handle)["threads"])
     for _name in THREAD_VARIABLES:
         os.environ[_name] = _threads
-    from noshow.training.allocator import keep_freed_memory
+    from noshow.allocator import keep_freed_memory
 
     keep_freed_memory()
     sys.exit(main(sys.argv[1:]))

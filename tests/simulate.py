@@ -1,9 +1,10 @@
 """A simulated month in a store: synthetic appointments with known risks, lists under a capacity
 policy with a randomised holdout, calls, and outcomes drawn with a known call effect.
 
-What the monitor's effect estimate is checked against: every list, call and outcome goes through
-the store's own functions, as a clinic's would, and only the truth (each appointment's risk, the
-effect of a call) comes from here.
+What the monitor's effect estimate is checked against (``tests/test_store_monitor.py``,
+``bench/loop-simulation``): every list, call and outcome goes through the store's own functions, as a
+clinic's would, and only the truth (each appointment's risk, the effect of a call) comes from here.
+Kept beside the tests because nothing in the package uses it.
 """
 
 from __future__ import annotations

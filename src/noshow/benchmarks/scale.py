@@ -10,7 +10,7 @@ training and out-of-core scoring, each in a fresh process so that its peak memor
   reasons for every row and once for the flagged rows only (``--reasons flagged``), with the
   seconds of each stage.
 
-``python -m noshow.evaluation.scale JOB ARGS... RESULT.json`` runs one job.
+``python -m noshow.benchmarks.scale JOB ARGS... RESULT.json`` runs one job.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _run_job(job: str, args: list, threads: int, folder: Path) -> dict:
     out = folder / f"{job}.json"
     # The host is shared: the 1-minute load average before and after says what else was running.
     load_before = os.getloadavg()[0]
-    subprocess.run([sys.executable, "-m", "noshow.evaluation.scale", job, *map(str, args), str(out)],
+    subprocess.run([sys.executable, "-m", "noshow.benchmarks.scale", job, *map(str, args), str(out)],
                    check=True, env=env)
     return {**json.loads(out.read_text()), "load_before": load_before, "load_after": os.getloadavg()[0]}
 

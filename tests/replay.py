@@ -1,10 +1,12 @@
-"""Checking a data-parallel run against one process: the oracle of the equivalence tests and of
-``bench/distributed-equivalence``.
+"""Checking a data-parallel run against one process: the oracle of the equivalence tests
+(``tests/test_distributed.py``) and of ``bench/distributed-equivalence``, kept beside the tests
+because nothing in the package uses it.
 
 P processes, each with its piece of a step's global batch of b rows, take, step for step, the
-steps one process takes with batches of the P pieces together. :func:`replay_one_process` replays those steps with the
-one-process training step (:meth:`~noshow.nn.twins.NumpyBackend.train_batches` or the PyTorch
-twin's) on every process's training rows, so its weights can be compared with the run's.
+steps one process takes with batches of the P pieces together. :func:`replay_one_process` replays
+those steps with the one-process training step
+(:meth:`~noshow.nn.twins.NumpyBackend.train_batches` or the PyTorch twin's) on every process's
+training rows, so its weights can be compared with the run's.
 """
 
 from __future__ import annotations

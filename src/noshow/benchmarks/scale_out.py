@@ -1,7 +1,7 @@
 """One measurement of data-parallel training, run under the engine's launcher (``bench/scale-out``):
 
-    mpiexec -n P python -m noshow.evaluation.scale_out --backend numpy --data FILE --result OUT.json
-    torchrun --nproc-per-node P -m noshow.evaluation.scale_out --backend torch --data FILE --result OUT.json
+    mpiexec -n P python -m noshow.benchmarks.scale_out --backend numpy --data FILE --result OUT.json
+    torchrun --nproc-per-node P -m noshow.benchmarks.scale_out --backend torch --data FILE --result OUT.json
 
 Each process uses one thread. Rank 0 writes what it measured: seconds to read the shard and build
 features, each epoch's seconds (training and the validation pass), steps per epoch, the bytes one

@@ -14,7 +14,7 @@ Measured on the real file when given (else synthetic data), with the same thread
 - peak and after-import resident memory of each twin's training process, as ``compare`` measures it;
 - the wall time of ``noshow compare`` (1 seed) end to end, in a fresh process;
 - optionally (``--scale``), writing, streamed training and scoring of synthetic data of growing
-  size (:mod:`noshow.evaluation.scale`); with ``--merge``, only these, written into an existing
+  size (:mod:`noshow.benchmarks.scale`); with ``--merge``, only these, written into an existing
   ``bench.json`` whose other measurements are kept (:func:`merge_scale`).
 """
 
@@ -217,35 +217,15 @@ def elementwise_floor_seconds(n_rows: int, width: int, config: MLPConfig, epochs
     return best
 
 
-# One epoch's dropout lanes drawn as the PyTorch twin draws them, nothing else; prints the best
-# of the epochs' seconds.
-TORCH_LANES = """
-import json, time
-import torch
-from noshow.nn.torch_mlp import random_lanes
-from noshow.training.allocator import keep_freed_memory
-keep_freed_memory()  # as in the twin's worker
-torch.set_num_threads({threads})
-random_lanes(({batch}, {hidden}[0]))  # warm-up
-best = float("inf")
-for _ in range({epochs}):
-    started = time.perf_counter()
-    for start in range(0, {n_rows}, {batch}):
-        m = min({batch}, {n_rows} - start)
-        for width in {hidden}:
-            random_lanes((m, width))
-    best = min(best, time.perf_counter() - started)
-print(json.dumps(best))
-"""
-
-
 def torch_dropout_lanes_seconds(n_rows: int, config: MLPConfig, threads: int, epochs: int = 2) -> float:
     """Seconds per epoch that the PyTorch twin's dropout lanes take to draw, alone (the random bits of
     every hidden unit of every batch, :func:`noshow.nn.torch_mlp.random_lanes`); the best of
-    ``epochs``. In a fresh process: PyTorch's thread pool would share this one with NumPy's BLAS."""
-    code = TORCH_LANES.format(threads=threads, epochs=epochs, n_rows=n_rows, batch=min(config.batch_size, n_rows),
-                              hidden=tuple(config.hidden))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    ``epochs``. In a fresh process (:mod:`noshow.benchmarks.dropout_lanes`): PyTorch's thread pool
+    would share this one with NumPy's BLAS."""
+    command = [sys.executable, "-m", "noshow.benchmarks.dropout_lanes", "--threads", str(threads), "--rows", str(n_rows),
+               "--batch", str(min(config.batch_size, n_rows)), "--hidden", ",".join(map(str, config.hidden)),
+               "--epochs", str(epochs)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
     return float(json.loads(done.stdout))
 
 
@@ -283,7 +263,7 @@ def compare_seconds(data_path: str | None) -> float:
 
 def run_bench(data: Appointments, threads: int, repeats: int = 5, scale: list[int] | None = None,
               progress: bool = True) -> dict:
-    """Every measurement of :mod:`noshow.evaluation.bench`; returns the content of ``bench.json``."""
+    """Every measurement of :mod:`noshow.benchmarks.suite`; returns the content of ``bench.json``."""
     config = MLPConfig()
     prepared = prepare(data, "random", 0, config.dtype)
     say = reporter(progress)
@@ -311,12 +291,12 @@ SCALE_KEYS = ("synth", "scaling", "predict", "scale_machine")  # what scale_resu
 
 def scale_results(scale: list[int], threads: int, say=lambda text: None) -> dict:
     """The ``synth``, ``scaling`` and ``predict`` lists of ``bench.json`` for synthetic files of
-    ``scale`` rows (:func:`noshow.evaluation.scale.scale_runs`), each ``predict`` record with its
+    ``scale`` rows (:func:`noshow.benchmarks.scale.scale_runs`), each ``predict`` record with its
     ``over_training`` (:func:`predict_over_training`), and ``scale_machine``: when, on what and
     with how many threads they were measured."""
     import datetime as dt
 
-    from noshow.evaluation.scale import scale_runs
+    from noshow.benchmarks.scale import scale_runs
 
     result: dict = {"synth": [], "scaling": [], "predict": [],
                     "scale_machine": {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
