@@ -463,3 +463,11 @@ def test_streamed_export_scores_as_the_streamed_kaggle_file(small_csv, renamed, 
     assert scores["export"]["AppointmentID"].to_list() == scores["kaggle"]["AppointmentID"].to_list()
     assert np.max(np.abs(scores["export"]["no_show_probability"].to_numpy()
                          - scores["kaggle"]["no_show_probability"].to_numpy())) <= 1e-6
+
+
+def test_partition_with_a_schema_says_data_parallel_training_reads_the_kaggle_layout_and_writes_nothing(renamed, tmp_path):
+    export, schema = renamed
+    result = run_main("partition", "--data", str(export), "--schema", str(schema), "--parts", "2",
+                      "--out", str(tmp_path / "parts"))
+    assert_user_error(result, "data-parallel training, which reads the Kaggle layout only", "noshow train --data")
+    assert not (tmp_path / "parts").exists()
