@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,10 @@ import pytest
 from noshow.data import loader, synth
 
 REAL_DATA = os.environ.get(loader.DATA_ENV)
+# The staff page's tests drive Debian's Chromium through Playwright (which downloads no browser).
+CHROMIUM = os.environ.get("NOSHOW_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="session")
@@ -81,32 +86,65 @@ def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> N
         assert fragment in lines[0], lines[0]
 
 
-@contextlib.contextmanager
-def served(args: list[str], log: Path, timeout: float = 30):
-    """``noshow serve ARGS`` in its own process on a free 127.0.0.1 port, as a user starts it; yields
-    its base URL once ``/health`` answers, and stops it after. Its output goes to ``log``."""
+@pytest.fixture(scope="session")
+def tiny_model_file(small_csv, tmp_path_factory) -> Path:
+    """One network of 8 hidden units trained for 2 epochs on :func:`small_csv`, once per session:
+    a model for the tests of what surrounds one (the service, the store, the staff page)."""
+    path = tmp_path_factory.mktemp("tiny-model") / "model.npz"
+    result = run_main("train", "--data", str(small_csv), "--out", str(path), "--epochs", "2", "--hidden", "8",
+                      "--members", "1", "--quiet")
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless :data:`CHROMIUM` under Playwright, once per session (the page tests skip without it)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (the test extra has it)")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_health(process: subprocess.Popen, base: str, log: Path, timeout: float = 30) -> None:
+    """Return once the service at ``base`` answers ``/health``; fail, showing its ``log``, if its
+    ``process`` ends or ``timeout`` seconds pass first."""
     import time
 
     import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(base + "/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def served(args: list[str], log: Path, timeout: float = 30):
+    """``noshow serve ARGS`` in its own process on a free 127.0.0.1 port, as a user starts it; yields
+    its base URL once ``/health`` answers, and stops it after. Its output goes to ``log``."""
+    port = free_port()
     with open(log, "w") as out:
         process = subprocess.Popen([sys.executable, "-m", "noshow", "serve", *args, "--port", str(port)],
                                    stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(base + "/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        wait_for_health(process, base, log, timeout)
         yield base
     finally:
         process.terminate()

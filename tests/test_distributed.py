@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import free_port
 from noshow.cli import main as noshow_main
 from noshow.data import schema as S
 from noshow.data.features import FeaturePipeline
@@ -55,12 +56,6 @@ def launch(*command: str, cwd: Path, timeout: float = LAUNCH_TIMEOUT_S, env: dic
 def mpi_train(data: Path, out: Path, processes: int, *flags: str, cwd: Path):
     return launch(MPIEXEC, "-n", str(processes), sys.executable, "-m", "noshow", "train", "--backend", "numpy",
                   "--data", str(data), "--out", str(out), *flags, cwd=cwd)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def torch_train(data: Path, out: Path, processes: int, *flags: str, cwd: Path, port: int | None = None,

@@ -11,9 +11,9 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed: pip ins
 httpx = pytest.importorskip("httpx")
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (the test extra has it)")
 
-from conftest import run_main, served  # noqa: E402
+from conftest import CHROMIUM, run_main, served  # noqa: E402
 from exports import RENAMED_SCHEMA, renamed_frame, write_schema  # noqa: E402
-from test_serve_page import CHROMIUM, CHROMIUM_ARGS, listed, screenshot, shown, upload  # noqa: E402
+from test_serve_page import listed, screenshot, shown, upload  # noqa: E402
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="chromium is absent (apt-get install chromium)")]
@@ -41,11 +41,10 @@ def server(clinic, tmp_path_factory):
         yield base, log
 
 
-def test_the_page_lists_a_clinic_export_as_the_api_does(server, clinic, tmp_path):
+def test_the_page_lists_a_clinic_export_as_the_api_does(browser, server, clinic, tmp_path):
     day, _ = clinic
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    try:
         page.goto(server[0] + "/")
         page.wait_for_function("document.querySelector('#model').textContent.startsWith('Model ')")
         upload(page, day, 20)
@@ -56,5 +55,6 @@ def test_the_page_lists_a_clinic_export_as_the_api_does(server, clinic, tmp_path
         reasons = [row["reasons"].split("; ")[0].rsplit(" (", 1)[0] for row in answer]
         assert all(reason in text for reason, text in zip(reasons, texts))
         screenshot(page, tmp_path, "call-list-clinic-export.png")
-        browser.close()
+    finally:
+        page.close()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -13,7 +12,8 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed: pip ins
 httpx = pytest.importorskip("httpx")
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (the test extra has it)")
 
-from test_serve_page import CHROMIUM, CHROMIUM_ARGS, free_port, screenshot, shown, upload  # noqa: E402
+from conftest import CHROMIUM, free_port, wait_for_health  # noqa: E402
+from test_serve_page import screenshot, shown, upload  # noqa: E402
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="chromium is absent (apt-get install chromium)")]
@@ -32,15 +32,7 @@ class Service:
             self.process = subprocess.Popen([sys.executable, "-m", "noshow", "serve", "--model", str(self.model),
                                              "--db", str(self.db), "--port", str(self.port)],
                                             stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(self.base + "/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()
-            time.sleep(0.1)
+        wait_for_health(self.process, self.base, self.log)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -52,17 +44,6 @@ class Service:
         for call in httpx.get(f"{self.base}/calls?day={DAY}").json()["calls"]:
             found.setdefault(call["appointment_id"], []).append(call["result"])
         return found
-
-
-@pytest.fixture(scope="module")
-def model_file(small_csv, tmp_path_factory):
-    from conftest import run_main
-
-    path = tmp_path_factory.mktemp("store-page") / "model.npz"
-    result = run_main("train", "--data", str(small_csv), "--out", str(path), "--epochs", "2", "--hidden", "8",
-                      "--members", "1", "--quiet")
-    assert result.returncode == 0, result.stderr
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -78,20 +59,12 @@ def day_csv(small_csv, tmp_path_factory):
 
 
 @pytest.fixture
-def service(model_file, tmp_path):
-    running = Service(model_file, tmp_path / "noshow.db", tmp_path / "server.log")
+def service(tiny_model_file, tmp_path):
+    running = Service(tiny_model_file, tmp_path / "noshow.db", tmp_path / "server.log")
     running.start()
     yield running
     if running.process.poll() is None:
         running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def open_page(browser, service):

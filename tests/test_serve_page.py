@@ -4,11 +4,6 @@ started as a user starts it (``noshow serve`` in its own process, on a free 127.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import polars as pl
@@ -18,63 +13,20 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed: pip ins
 httpx = pytest.importorskip("httpx")
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (the test extra has it)")
 
-from conftest import run_main  # noqa: E402
+from conftest import CHROMIUM, served  # noqa: E402
 from noshow.data import schema as S  # noqa: E402
 
-CHROMIUM = os.environ.get("NOSHOW_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS_ENV = "NOSHOW_SCREENSHOTS"  # a folder to keep the screenshots in (default: the test's tmp folder)
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="chromium is absent (apt-get install chromium)")]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def model_file(small_csv, tmp_path_factory):
-    path = tmp_path_factory.mktemp("page") / "model.npz"
-    result = run_main("train", "--data", str(small_csv), "--out", str(path), "--epochs", "2", "--hidden", "8",
-                      "--members", "1", "--quiet")
-    assert result.returncode == 0, result.stderr
-    return path
-
-
-@pytest.fixture(scope="module")
-def server(model_file, tmp_path_factory):
+def server(tiny_model_file, tmp_path_factory):
     """Base URL of ``noshow serve`` in a subprocess, and the file its log goes to."""
-    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "noshow", "serve", "--model", str(model_file), "--port", str(port)],
-                                   stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+    with served(["--model", str(tiny_model_file)], log) as base:
         yield base, log
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

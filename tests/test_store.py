@@ -86,9 +86,9 @@ def test_a_store_made_at_the_first_version_is_migrated_and_keeps_its_lists(tmp_p
         assert connection.execute(sa.select(T.lists.c.created_by, T.lists.c.drift)).all() == [("alice", None)]
 
 
-def test_a_list_keeps_the_drift_of_its_appointments(model_file, small_csv, tmp_path):
+def test_a_list_keeps_the_drift_of_its_appointments(tiny_model_file, small_csv, tmp_path):
     db = str(tmp_path / "noshow.db")
-    assert run_main("predict", "--model", str(model_file), "--data", str(small_csv), "--out", str(tmp_path / "s.csv"),
+    assert run_main("predict", "--model", str(tiny_model_file), "--data", str(small_csv), "--out", str(tmp_path / "s.csv"),
                     "--db", db, "--quiet").returncode == 0
     drift = repository.list_drift(open_store(db))
     assert len(drift) == pl.read_csv(small_csv, infer_schema=False)[S.APPOINTMENT_DAY].n_unique()
@@ -288,18 +288,9 @@ def test_users_add_prints_the_token_once_and_refuses_a_second_user_of_that_name(
 # The command line around the store
 
 
-@pytest.fixture(scope="module")
-def model_file(small_csv, tmp_path_factory):
-    path = tmp_path_factory.mktemp("store-model") / "model.npz"
-    result = run_main("train", "--data", str(small_csv), "--out", str(path), "--epochs", "2", "--hidden", "8",
-                      "--members", "1", "--quiet")
-    assert result.returncode == 0, result.stderr
-    return path
-
-
-def test_predict_db_records_each_days_list_and_the_csv_says_who_is_held_out(model_file, small_csv, tmp_path):
+def test_predict_db_records_each_days_list_and_the_csv_says_who_is_held_out(tiny_model_file, small_csv, tmp_path):
     db, out = str(tmp_path / "noshow.db"), tmp_path / "scores.csv"
-    result = run_main("predict", "--model", str(model_file), "--data", str(small_csv), "--out", str(out),
+    result = run_main("predict", "--model", str(tiny_model_file), "--data", str(small_csv), "--out", str(out),
                       "--calls-per-day", "20", "--db", db, "--holdout-share", "0.1", "--holdout-seed", "5")
     assert result.returncode == 0, result.stderr
     scores = pl.read_csv(out)
@@ -311,15 +302,15 @@ def test_predict_db_records_each_days_list_and_the_csv_says_who_is_held_out(mode
     assert f"{2 * days} flagged appointment(s) set aside" in result.stderr
 
 
-def test_the_holdout_needs_a_store(model_file, small_csv, tmp_path):
-    assert_user_error(run_main("predict", "--model", str(model_file), "--data", str(small_csv), "--out",
+def test_the_holdout_needs_a_store(tiny_model_file, small_csv, tmp_path):
+    assert_user_error(run_main("predict", "--model", str(tiny_model_file), "--data", str(small_csv), "--out",
                                str(tmp_path / "s.csv"), "--holdout-share", "0.1", "--holdout-seed", "1"), "needs --db")
     assert not (tmp_path / "s.csv").exists()
 
 
-def test_outcomes_command_is_idempotent_and_reports_a_conflict(model_file, small_csv, tmp_path):
+def test_outcomes_command_is_idempotent_and_reports_a_conflict(tiny_model_file, small_csv, tmp_path):
     db = str(tmp_path / "noshow.db")
-    assert run_main("predict", "--model", str(model_file), "--data", str(small_csv), "--out", str(tmp_path / "s.csv"),
+    assert run_main("predict", "--model", str(tiny_model_file), "--data", str(small_csv), "--out", str(tmp_path / "s.csv"),
                     "--db", db, "--quiet").returncode == 0
     first = run_main("outcomes", "--data", str(small_csv), "--db", db)
     again = run_main("outcomes", "--data", str(small_csv), "--db", db)
@@ -344,9 +335,9 @@ def test_db_export_writes_every_table_as_parquet(engine, tmp_path):
     assert pl.read_parquet(tmp_path / "export" / "calls.parquet")["result"].to_list() == ["reached"]
 
 
-def test_train_db_leaves_out_the_appointments_acted_on(model_file, small_csv, tmp_path):
+def test_train_db_leaves_out_the_appointments_acted_on(tiny_model_file, small_csv, tmp_path):
     db = str(tmp_path / "noshow.db")
-    assert run_main("predict", "--model", str(model_file), "--data", str(small_csv), "--out", str(tmp_path / "s.csv"),
+    assert run_main("predict", "--model", str(tiny_model_file), "--data", str(small_csv), "--out", str(tmp_path / "s.csv"),
                     "--calls-per-day", "10", "--db", db, "--holdout-share", "0.2", "--holdout-seed", "1",
                     "--quiet").returncode == 0
     days = pl.read_csv(tmp_path / "s.csv")[S.APPOINTMENT_DAY].n_unique()

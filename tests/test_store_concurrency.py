@@ -3,6 +3,7 @@ PostgreSQL database) lose none, and a writer killed with SIGKILL leaves every tr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from conftest import run_main
+from conftest import served
 from noshow.store import repository
 from noshow.store import tables as T
 from noshow.store.database import head_revision, open_store
@@ -32,15 +33,6 @@ def db(request, tmp_path):
     return store_url(request.param, tmp_path)
 
 
-@pytest.fixture(scope="module")
-def model_file(small_csv, tmp_path_factory):
-    path = tmp_path_factory.mktemp("concurrency") / "model.npz"
-    result = run_main("train", "--data", str(small_csv), "--out", str(path), "--epochs", "1", "--hidden", "8",
-                      "--members", "1", "--quiet")
-    assert result.returncode == 0, result.stderr
-    return path
-
-
 def calls_stored(db: str) -> int:
     engine = open_store(db)
     with engine.connect() as connection:
@@ -49,28 +41,8 @@ def calls_stored(db: str) -> int:
     return found
 
 
-def start_service(model_file, db, log):
-    from test_serve_page import free_port
-
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "noshow", "serve", "--model", str(model_file), "--db", db,
-                                "--port", str(port), "--no-access-log"], stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(base + "/health").status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.1)
-
-
-def test_two_services_on_one_store_lose_no_call_result_under_concurrent_load(model_file, db, tmp_path):
+def test_two_services_on_one_store_lose_no_call_result_under_concurrent_load(tiny_model_file, db, tmp_path):
     issue(open_store(db), day_scores(n=200, flagged=200))
-    with open(tmp_path / "services.log", "w") as log:
-        services = [start_service(model_file, db, log) for _ in range(2)]
     failures = []
 
     def post_calls(base: str, thread: int):
@@ -82,16 +54,14 @@ def test_two_services_on_one_store_lose_no_call_result_under_concurrent_load(mod
                 if answer.status_code != 200 or answer.json()["recorded"] != 1:
                     failures.append(answer.text)
 
-    try:
-        threads = [threading.Thread(target=post_calls, args=(services[t % 2][1], t)) for t in range(4)]
+    with contextlib.ExitStack() as services:  # both stopped before the count
+        bases = [services.enter_context(served(["--model", str(tiny_model_file), "--db", db, "--no-access-log"],
+                                               tmp_path / f"service{k}.log")) for k in range(2)]
+        threads = [threading.Thread(target=post_calls, args=(bases[t % 2], t)) for t in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-    finally:
-        for process, _ in services:
-            process.terminate()
-            process.wait(10)
     assert failures == []
     assert calls_stored(db) == 4 * CALLS_PER_THREAD
 

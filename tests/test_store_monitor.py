@@ -87,30 +87,21 @@ def test_monitor_writes_the_report_and_its_json(month_store, tmp_path):
     assert page.count("<img ") == 3 and "E = " in page and "Thresholds:" in page
 
 
-def test_predict_call_effect_measured_uses_the_stores_estimate(month_store, model_file_small, small_csv, tmp_path):
+def test_predict_call_effect_measured_uses_the_stores_estimate(month_store, tiny_model_file, small_csv, tmp_path):
     db = str(month_store.url.database)
     estimate = effect.stored_estimate(month_store)["E"]
-    result = run_main("predict", "--model", str(model_file_small), "--data", str(small_csv), "--out", str(tmp_path / "s.csv"),
+    result = run_main("predict", "--model", str(tiny_model_file), "--data", str(small_csv), "--out", str(tmp_path / "s.csv"),
                       "--slot-value", "100", "--call-cost", "5", "--call-effect", "measured", "--db", db)
     assert result.returncode == 0, result.stderr
     assert f"p x {estimate:g} x 100 > 5" in result.stdout
 
 
-def test_call_effect_measured_without_an_estimate_is_a_user_error(model_file_small, small_csv, tmp_path):
+def test_call_effect_measured_without_an_estimate_is_a_user_error(tiny_model_file, small_csv, tmp_path):
     from conftest import assert_user_error
 
-    assert_user_error(run_main("predict", "--model", str(model_file_small), "--data", str(small_csv), "--out",
+    assert_user_error(run_main("predict", "--model", str(tiny_model_file), "--data", str(small_csv), "--out",
                                str(tmp_path / "s.csv"), "--slot-value", "100", "--call-cost", "5", "--call-effect",
                                "measured", "--db", str(tmp_path / "empty.db")), "no randomised estimate yet")
-
-
-@pytest.fixture(scope="module")
-def model_file_small(small_csv, tmp_path_factory):
-    path = tmp_path_factory.mktemp("monitor-model") / "model.npz"
-    result = run_main("train", "--data", str(small_csv), "--out", str(path), "--epochs", "1", "--hidden", "8",
-                      "--members", "1", "--quiet")
-    assert result.returncode == 0, result.stderr
-    return path
 
 
 def test_the_monitor_command_writes_its_folder(month_store, tmp_path):
