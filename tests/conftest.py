@@ -97,9 +97,10 @@ def tiny_model_file(small_csv, tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Headless :data:`CHROMIUM` under Playwright, once per session (the page tests skip without it)."""
+    """Headless :data:`CHROMIUM` under Playwright, for one test module: Playwright's sync API keeps an
+    event loop running in this thread while it is open, which later tests' ``asyncio.run`` refuses."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (the test extra has it)")
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
